@@ -1,0 +1,1 @@
+# Shipped mmengine configs, installed as the package data ``tad.configs``.
