@@ -1,0 +1,327 @@
+"""Detection mAP at temporal IoU thresholds: the ActivityNet protocol, vectorised.
+
+Protocol (ActivityNet ``eval_detection.py`` / ActionFormer ``ANETdetection``):
+
+* GT of the chosen subset, with GT shorter than 1e-3 s and duplicates (same class, start
+  and end within 1e-3 s of an earlier GT) removed.
+* Per class, predictions ranked by score (descending, stable: ties keep input order).
+* Each prediction, in rank order, is matched to the still unmatched GT of the same video
+  and class with the highest tIoU; it is a true positive when that tIoU >= threshold,
+  otherwise a false positive (also when its video has no GT of its class or is not in the
+  subset at all). Matching is done independently for every threshold.
+* AP per class: VOC all-point interpolated area under precision/recall; mAP is the mean
+  over the classes that have GT in the subset; ``average_mAP`` the mean over thresholds.
+
+Only the order in which equal-tIoU GT are tried is unspecified by the reference (it depends
+on numpy's sort); here the GT listed first in the annotation file wins. Predictions whose
+scores tie are likewise implementation-defined there; stable here.
+
+Speed: all classes and videos are matched together. Step k handles the k-th ranked
+prediction of every (class, video) group at once, so the Python loop runs as many times as
+the largest group has predictions that overlap its GT at all.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from tad.errors import TadInputError
+from tad.eval.annotations import AnnotationSet, remove_duplicate_segments
+
+__all__ = ["DEFAULT_TIOU_THRESHOLDS", "DetectionResult", "TadEvalWarning", "evaluate_detections",
+           "interpolated_ap"]
+
+DEFAULT_TIOU_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+_CHUNK = 1024  # predictions per block when computing tIoU against padded GT rows
+
+
+class TadEvalWarning(UserWarning):
+    """Something in the predictions that the protocol scores silently (e.g. unknown videos)."""
+
+
+@dataclass
+class DetectionResult:
+    tiou_thresholds: np.ndarray            # (T,)
+    mAP: np.ndarray                        # (T,) fractions
+    average_mAP: float
+    per_class_AP: dict[str, np.ndarray]    # class -> (T,), classes with GT in the subset
+    subset: str | None = None
+    num_videos: int = 0
+    num_gt: int = 0
+    num_predictions: int = 0
+    recall: dict[int, np.ndarray] | None = None   # k -> (T,) recall with the top k x #GT per video and class
+    warnings: list[str] = field(default_factory=list)
+    #: class -> (precision (T, N), recall (T, N)) over that class's N ranked predictions
+    pr_curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metrics JSON: fractions in [0, 1]."""
+        out: dict[str, Any] = {
+            "tiou_thresholds": [float(t) for t in self.tiou_thresholds],
+            "mAP": [float(x) for x in self.mAP],
+            "average_mAP": float(self.average_mAP),
+            "per_class_AP": {c: [float(x) for x in ap] for c, ap in self.per_class_AP.items()},
+        }
+        if self.recall is not None:
+            out["recall"] = {f"{k}x": [float(x) for x in r] for k, r in self.recall.items()}
+        return out
+
+    def format_table(self, per_class: bool = False) -> str:
+        """mAP (and optionally per-class AP / recall) in percent, as a plain-text table."""
+        ths = [f"{t:.2f}" for t in self.tiou_thresholds]
+        rows: list[list[str]] = []
+        header = ["tIoU"] + ths + ["Avg"]
+        rows.append(["mAP (%)"] + [f"{100 * x:.2f}" for x in self.mAP] + [f"{100 * self.average_mAP:.2f}"])
+        if self.recall is not None:
+            for k, r in self.recall.items():
+                rows.append([f"R@{k}x (%)"] + [f"{100 * x:.2f}" for x in r] + [f"{100 * r.mean():.2f}"])
+        if per_class:
+            rows.append(None)  # type: ignore[arg-type]
+            for cls, ap in self.per_class_AP.items():
+                rows.append([cls] + [f"{100 * x:.2f}" for x in ap] + [f"{100 * ap.mean():.2f}"])
+        widths = [max(len(r[i]) for r in [header] + [r for r in rows if r is not None]) for i in range(len(header))]
+        line = lambda cells: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                                       for i, c in enumerate(cells))
+        rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
+        out = [line(header), rule]
+        out += [rule if r is None else line(r) for r in rows]
+        return "\n".join(out)
+
+
+def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
+    """VOC all-point interpolated AP of ranked precision/recall, rows independent.
+
+    precision, recall: (T, N) -> (T,)."""
+    t = precision.shape[0]
+    mprec = np.concatenate([np.zeros((t, 1)), precision, np.zeros((t, 1))], axis=1)
+    mrec = np.concatenate([np.zeros((t, 1)), recall, np.ones((t, 1))], axis=1)
+    mprec = np.maximum.accumulate(mprec[:, ::-1], axis=1)[:, ::-1]  # precision envelope
+    ap = np.empty(t)
+    for i in range(t):
+        idx = np.nonzero(mrec[i, 1:] != mrec[i, :-1])[0] + 1
+        ap[i] = np.sum((mrec[i, idx] - mrec[i, idx - 1]) * mprec[i, idx])
+    return ap
+
+
+def _tiou_rows(ps: np.ndarray, pe: np.ndarray, gs: np.ndarray, ge: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """tIoU of each prediction with each GT of its row; -1 on padding.
+
+    ps, pe: (n,); gs, ge, valid: (n, G) -> (n, G). Same arithmetic as the reference."""
+    inter = np.clip(np.minimum(pe[:, None], ge) - np.maximum(ps[:, None], gs), 0, None)
+    union = (ge - gs) + (pe - ps)[:, None] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / union
+    return np.where(valid, iou, -1.0)
+
+
+def _flatten_predictions(predictions: Mapping[str, Sequence[Mapping[str, Any]]], class_index: dict[str, int],
+                         classes: Sequence[str]):
+    vids = [str(v) for v in predictions]
+    dets = [d for v in predictions for d in predictions[v]]
+    counts = np.fromiter((len(predictions[v]) for v in predictions), np.int64, len(vids))
+    labels = np.empty(len(dets), np.int64)
+    for j, d in enumerate(dets):
+        label = d["label"]
+        cid = class_index.get(label) if isinstance(label, str) else (
+            int(label) if isinstance(label, (int, np.integer)) and 0 <= int(label) < len(classes) else None)
+        if cid is None:
+            v = int(np.searchsorted(np.cumsum(counts), j, side="right"))
+            raise TadInputError("predictions", f"results[{vids[v]!r}]: unknown label {label!r}")
+        labels[j] = cid
+    scores = np.fromiter((float(d["score"]) for d in dets), np.float64, len(dets))
+    segs = np.array([(float(d["segment"][0]), float(d["segment"][1])) for d in dets], np.float64).reshape(-1, 2)
+    return vids, counts, labels, scores, segs[:, 0].copy(), segs[:, 1].copy()
+
+
+def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[Mapping[str, Any]]],
+                        subset: str | None = "test",
+                        tiou_thresholds: Sequence[float] = DEFAULT_TIOU_THRESHOLDS,
+                        recall_top_k: Sequence[int] | None = None) -> DetectionResult:
+    """Score ``predictions[video_id] = [{"label", "score", "segment"}]`` against the GT of
+    ``subset`` (case-insensitive; None = all videos). See the module docstring."""
+    thr = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
+    if thr.size == 0 or not np.all((thr > 0) & (thr <= 1)):
+        raise ValueError(f"tIoU thresholds must lie in (0, 1], got {list(tiou_thresholds)}")
+    if not ann.has_subset(subset):
+        raise TadInputError(ann.path or "annotations",
+                            f"no subset {subset!r} (subsets: {', '.join(ann.subsets) or 'none'})")
+    videos = ann.subset(subset)
+    num_t = len(thr)
+
+    # ---- ground truth of the subset: (class, video) groups padded to G_max ----
+    vid_ids = list(videos)
+    vid_index = {v: i for i, v in enumerate(vid_ids)}
+    g_vid, g_cls, g_s, g_e = [], [], [], []
+    for i, vid in enumerate(vid_ids):
+        va = videos[vid]
+        keep = remove_duplicate_segments(va.segments, va.labels)
+        g_vid.append(np.full(len(keep), i, np.int64))
+        g_cls.append(va.labels[keep])
+        g_s.append(va.segments[keep, 0])
+        g_e.append(va.segments[keep, 1])
+    g_vid = np.concatenate(g_vid) if g_vid else np.zeros(0, np.int64)
+    g_cls = np.concatenate(g_cls).astype(np.int64) if g_cls else np.zeros(0, np.int64)
+    g_s = np.concatenate(g_s) if g_s else np.zeros(0)
+    g_e = np.concatenate(g_e) if g_e else np.zeros(0)
+    n_vid = max(len(vid_ids), 1)
+    gt_key = g_cls * n_vid + g_vid
+    order = np.argsort(gt_key, kind="stable")  # file order within a group
+    gt_key, g_s, g_e, g_cls = gt_key[order], g_s[order], g_e[order], g_cls[order]
+    group_keys, group_start, group_size = np.unique(gt_key, return_index=True, return_counts=True)
+    n_groups = len(group_keys)
+    g_max = int(group_size.max()) if n_groups else 0
+    slot = np.arange(len(gt_key)) - np.repeat(group_start, group_size)
+    grp_of_gt = np.repeat(np.arange(n_groups), group_size)
+    pad_s = np.zeros((n_groups, g_max))
+    pad_e = np.zeros((n_groups, g_max))
+    pad_valid = np.zeros((n_groups, g_max), bool)
+    pad_s[grp_of_gt, slot] = g_s
+    pad_e[grp_of_gt, slot] = g_e
+    pad_valid[grp_of_gt, slot] = True
+    gt_classes = np.unique(g_cls)  # classes present in the subset's GT
+    npos = np.bincount(g_cls, minlength=len(ann.classes)).astype(np.float64)
+
+    # ---- predictions ----
+    pvids, pcounts, p_cls, p_score, p_s, p_e = _flatten_predictions(predictions, ann.class_index, ann.classes)
+    n_pred = len(p_cls)
+    warns: list[str] = []
+    pv = np.array([vid_index.get(v, -1) for v in pvids], np.int64)
+    unknown = [i for i, v in enumerate(pvids) if v not in ann.videos and pcounts[i]]
+    other = [i for i, v in enumerate(pvids) if v in ann.videos and pv[i] < 0 and pcounts[i]]
+    if unknown:
+        warns.append(f"{int(pcounts[unknown].sum())} predictions on {len(unknown)} videos absent from the "
+                     f"annotations (e.g. {pvids[unknown[0]]!r}) were scored as false positives")
+    if other:
+        warns.append(f"{int(pcounts[other].sum())} predictions on {len(other)} videos of other subsets than "
+                     f"{subset!r} (e.g. {pvids[other[0]]!r}) were scored as false positives")
+    for w in warns:
+        warnings.warn(w, TadEvalWarning, stacklevel=2)
+    p_vid = np.repeat(pv, pcounts)
+
+    # rank per class: by class, then score descending, stable
+    rank_order = np.lexsort((-p_score, p_cls))
+    p_cls, p_score, p_s, p_e, p_vid = (a[rank_order] for a in (p_cls, p_score, p_s, p_e, p_vid))
+    # group of each prediction (-1: no GT of its class in its video)
+    p_group = np.full(n_pred, -1, np.int64)
+    in_subset = p_vid >= 0
+    if n_groups:
+        key = p_cls * n_vid + p_vid
+        pos = np.searchsorted(group_keys, key)
+        pos_c = np.minimum(pos, n_groups - 1)
+        hit = in_subset & (group_keys[pos_c] == key)
+        p_group[hit] = pos_c[hit]
+
+    # candidate (prediction, GT) pairs: same class and video, tIoU >= the smallest threshold
+    cand = np.nonzero(p_group >= 0)[0]
+    cand = cand[np.argsort(group_size[p_group[cand]], kind="stable")]  # blocks of similar GT count
+    thr_min = thr.min()
+    pair_pred, pair_gt, pair_iou = [], [], []
+    for c0 in range(0, len(cand), _CHUNK):
+        idx = cand[c0:c0 + _CHUNK]
+        g = p_group[idx]
+        w = int(group_size[g].max())  # pad only to this block's widest group
+        iou = _tiou_rows(p_s[idx], p_e[idx], pad_s[g, :w], pad_e[g, :w], pad_valid[g, :w])  # (n, w)
+        r, c = np.nonzero(iou >= thr_min)
+        pair_pred.append(idx[r])
+        pair_gt.append(group_start[g[r]] + c)  # GT index, file order within a group
+        pair_iou.append(iou[r, c])
+    tp = np.zeros((num_t, n_pred), bool)
+    if pair_pred and sum(len(x) for x in pair_pred):
+        _greedy_match(np.concatenate(pair_pred), np.concatenate(pair_gt), np.concatenate(pair_iou),
+                      p_group, thr, len(gt_key), tp)
+
+    # ---- AP per class from cumulative TP counts ----
+    cls_start = np.searchsorted(p_cls, np.arange(len(ann.classes)), side="left")
+    cls_end = np.searchsorted(p_cls, np.arange(len(ann.classes)), side="right")
+    ap = np.zeros((num_t, len(gt_classes)))
+    per_class: dict[str, np.ndarray] = {}
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for j, c in enumerate(gt_classes):
+        a, b = cls_start[c], cls_end[c]
+        name = ann.classes[c]
+        if b > a:
+            tp_cum = np.cumsum(tp[:, a:b], axis=1, dtype=np.float64)
+            fp_cum = np.cumsum(~tp[:, a:b], axis=1, dtype=np.float64)
+            rec = tp_cum / npos[c]
+            prec = tp_cum / (tp_cum + fp_cum)
+            ap[:, j] = interpolated_ap(prec, rec)
+            curves[name] = (prec, rec)
+        else:
+            curves[name] = (np.zeros((num_t, 0)), np.zeros((num_t, 0)))
+        per_class[name] = ap[:, j].copy()
+    mAP = ap.mean(axis=1) if len(gt_classes) else np.zeros(num_t)
+
+    recall = None
+    if recall_top_k:
+        recall = _topk_recall(recall_top_k, thr, p_group, p_s, p_e, pad_s, pad_e, pad_valid, group_keys,
+                              group_size, n_vid, gt_classes, npos)
+
+    return DetectionResult(tiou_thresholds=thr, mAP=mAP, average_mAP=float(mAP.mean()), per_class_AP=per_class,
+                           subset=subset, num_videos=len(vid_ids), num_gt=len(g_cls), num_predictions=n_pred,
+                           recall=recall, warnings=warns, pr_curves=curves)
+
+
+def _greedy_match(pair_pred: np.ndarray, pair_gt: np.ndarray, pair_iou: np.ndarray, p_group: np.ndarray,
+                  thr: np.ndarray, n_gt: int, tp: np.ndarray) -> None:
+    """Greedy matching of every threshold at once; fills ``tp`` (T, N) in place.
+
+    pair_*: (P,) candidate pairs, predictions indexed in class-rank order. Step k takes the
+    k-th candidate-holding prediction of every (class, video) group: these share no GT, so
+    one step is a handful of array operations over their pairs."""
+    live, pair_live = np.unique(pair_pred, return_inverse=True)  # live: ascending = rank order
+    lg = p_group[live]
+    by_group = np.argsort(lg, kind="stable")
+    lg_sorted = lg[by_group]
+    step_of_live = np.empty(len(live), np.int64)
+    step_of_live[by_group] = np.arange(len(live)) - np.searchsorted(lg_sorted, lg_sorted, side="left")
+    pair_step = step_of_live[pair_live]
+    # pairs by step, then prediction, then tIoU descending, then GT file order
+    order = np.lexsort((pair_gt, -pair_iou, pair_pred, pair_step))
+    pair_pred, pair_gt, pair_iou, pair_step = pair_pred[order], pair_gt[order], pair_iou[order], pair_step[order]
+    new_pred = np.ones(len(pair_pred), bool)
+    new_pred[1:] = pair_pred[1:] != pair_pred[:-1]
+    seg_start = np.maximum.accumulate(np.where(new_pred, np.arange(len(pair_pred)), 0))
+    hits_thr = pair_iou[None, :] >= thr[:, None]  # (T, P)
+    bounds = np.searchsorted(pair_step, np.arange(pair_step[-1] + 2))
+    locked = np.zeros((len(thr), n_gt), bool)
+    for k in range(len(bounds) - 1):
+        a, b = bounds[k], bounds[k + 1]
+        gid = pair_gt[a:b]
+        valid = hits_thr[:, a:b] & ~locked[:, gid]  # (T, m)
+        before = np.cumsum(valid, axis=1) - valid  # valid pairs before each pair
+        first = valid & (before == before[:, seg_start[a:b] - a])  # best free GT of each prediction
+        t_i, j_i = np.nonzero(first)
+        locked[t_i, gid[j_i]] = True
+        tp[t_i, pair_pred[a:b][j_i]] = True
+
+
+def _topk_recall(top_k, thr, p_group, p_s, p_e, pad_s, pad_e, pad_valid, group_keys, group_size, n_vid,
+                 gt_classes, npos) -> dict[int, np.ndarray]:
+    """Recall when keeping, per video and class, the k x #GT best-scored predictions
+    (ActionFormer's Recall@kx), averaged over classes. Predictions arrive class-ranked."""
+    n_groups = len(group_keys)
+    inside = np.nonzero(p_group >= 0)[0]
+    g = p_group[inside]
+    by_group = np.argsort(g, kind="stable")
+    gs = g[by_group]
+    rank_in_group = np.empty(len(inside), np.int64)
+    rank_in_group[by_group] = np.arange(len(inside)) - np.searchsorted(gs, gs, side="left")
+    group_cls = group_keys // n_vid
+    out: dict[int, np.ndarray] = {}
+    for k in top_k:
+        sel = inside[rank_in_group < int(k) * group_size[g]]
+        best = np.full((n_groups, pad_s.shape[1]), -1.0)  # best tIoU reached by each GT
+        for c0 in range(0, len(sel), _CHUNK):
+            idx = sel[c0:c0 + _CHUNK]
+            gi = p_group[idx]
+            np.maximum.at(best, gi, _tiou_rows(p_s[idx], p_e[idx], pad_s[gi], pad_e[gi], pad_valid[gi]))
+        covered = (best[None] >= thr[:, None, None]) & pad_valid[None]  # (T, groups, G)
+        per_group = covered.sum(axis=2)  # (T, groups)
+        per_class = np.zeros((len(thr), len(npos)))
+        np.add.at(per_class.T, group_cls, per_group.T)
+        out[int(k)] = (per_class[:, gt_classes] / npos[gt_classes]).mean(axis=1) if len(gt_classes) \
+            else np.zeros(len(thr))
+    return out
