@@ -1,0 +1,49 @@
+"""`tad eval`: run a trained detector on a split, write predictions, print mAP."""
+from __future__ import annotations
+
+import click
+
+from tad.cli.errors import fail
+from tad.errors import TadInputError
+
+
+@click.command(
+    "eval",
+    help="""Evaluate a checkpoint: predict every video of a split, write the predictions as
+    ActivityNet-style JSON, print the mAP table (tIoU 0.3:0.1:0.7 and the average).
+
+    CONFIG is a config file or the name of a shipped config; CHECKPOINT a .pth written by
+    `tad train` (its weights are the EMA weights). --split test/val/train selects the
+    config's test_subset/val_subset/train_subset; any other value is used as a subset name.
+
+    \b
+    Examples:
+      tad eval thumos14_stpt_i3d.py work_dirs/thumos14_stpt_i3d/best_average_mAP_epoch_35.pth
+      tad eval my_config.py run/epoch_10.pth --out preds.json --metrics-out metrics.json
+      tad eval my_config.py run/best.pth --cfg-options feature_store=other_features.h5
+    """,
+)
+@click.argument("config")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--split", default="test", show_default=True, help="test, val, train or a subset name.")
+@click.option("--out", type=click.Path(dir_okay=False), default="preds.json", show_default=True,
+              help="Predictions JSON (ActivityNet format).")
+@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None, help="Metrics JSON.")
+@click.option("--cfg-options", multiple=True, metavar="KEY=VALUE", help="Override config keys (repeatable).")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
+@click.argument("extra_options", nargs=-1, required=False, metavar="")
+def eval_(config, checkpoint, split, out, metrics_out, cfg_options, device, extra_options):
+    from tad.engine.inference import run_inference
+    from tad.engine.runner import load_config
+
+    try:
+        cfg = load_config(config, list(cfg_options) + list(extra_options))
+        predictions, result = run_inference(cfg, checkpoint, split=split, out=out, metrics_out=metrics_out,
+                                            device=device)
+    except (TadInputError, FileNotFoundError) as exc:
+        fail(exc)
+    num = sum(len(v) for v in predictions.values())
+    click.echo(f"{len(predictions)} videos, {num} segments -> {out}")
+    click.echo(result.format_table())
+    if metrics_out:
+        click.echo(f"metrics -> {metrics_out}")

@@ -1,0 +1,278 @@
+"""Building mmengine's Runner from a tad config (contract C6).
+
+``load_config`` reads a config (a path, or the bare name of a config shipped in
+``tad.configs``), merges ``--cfg-options`` and copies the top-level data keys
+(``ann_file``, ``feature_store``, ``train_subset``, ``test_subset``, ``val_subset``,
+``max_seq_len``, ``num_classes``) into the dataloaders, evaluators and model wherever
+those leave them unset (``None``). Overriding a path is therefore one option:
+``--cfg-options ann_file=data/thumos14.json feature_store=feats.h5``.
+
+``build_runner`` applies the command-line choices (work dir, resume, seed, AMP,
+device, launcher), checks the inputs early with one-line errors, and returns the
+Runner. ``find_best_checkpoint`` picks the best checkpoint of a run.
+"""
+from __future__ import annotations
+
+import glob
+import importlib.resources
+import os
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import torch
+
+import tad.registry  # noqa: F401  (registries of scope 'tad' + mmengine fixes)
+from tad.compat import apply_mmengine_fixes
+from tad.errors import TadInputError
+
+apply_mmengine_fixes()
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.optim import OptimWrapper  # noqa: E402
+from mmengine.registry import OPTIM_WRAPPERS  # noqa: E402
+
+__all__ = ["load_config", "build_runner", "find_best_checkpoint", "find_resume_checkpoint",
+           "parse_cfg_options", "resolve_config_path", "select_device", "CPUAutocastOptimWrapper"]
+
+#: top-level config key -> where it is copied when unset there
+_DATASET_KEYS = {"ann_file": "ann_file", "feature_store": "feature_store", "max_seq_len": "max_seq_len"}
+_LOADER_SUBSETS = {"train_dataloader": "train_subset", "val_dataloader": "val_subset",
+                   "test_dataloader": "test_subset"}
+_EVALUATOR_SUBSETS = {"val_evaluator": "val_subset", "test_evaluator": "test_subset"}
+
+
+@OPTIM_WRAPPERS.register_module(force=True)
+class CPUAutocastOptimWrapper(OptimWrapper):
+    """Mixed precision on CPU: bf16 autocast, no loss scaling (bf16 keeps fp32's range).
+
+    mmengine's ``AmpOptimWrapper`` refuses to run without an accelerator.
+    """
+
+    def __init__(self, dtype: str | torch.dtype = "bfloat16", **kwargs):
+        super().__init__(**kwargs)
+        self.cast_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+
+    @contextmanager
+    def optim_context(self, model: torch.nn.Module):
+        with super().optim_context(model), torch.autocast(device_type="cpu", dtype=self.cast_dtype):
+            yield
+
+
+# ---------------------------------------------------------------------- configs
+def resolve_config_path(path: str | os.PathLike) -> Path:
+    """``path`` if it exists, else the shipped config of that name (``.py`` optional)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.parent == Path("."):
+        shipped = importlib.resources.files("tad.configs")
+        for name in (p.name, p.name + ".py"):
+            candidate = shipped / name
+            if candidate.is_file():
+                return Path(str(candidate))
+    raise TadInputError(path, "config not found (neither a file nor the name of a shipped config)")
+
+
+def parse_cfg_options(options: Iterable[str] | Mapping | None) -> dict:
+    """``["a.b=1", "c=[1,2]"]`` -> ``{"a.b": 1, "c": [1, 2]}`` (mmengine's --cfg-options syntax)."""
+    if options is None:
+        return {}
+    if isinstance(options, Mapping):
+        return dict(options)
+    parsed = {}
+    for item in options:
+        if "=" not in item:
+            raise TadInputError(item, "cfg option must look like key=value")
+        key, value = item.split("=", 1)
+        parsed[key.strip()] = DictAction._parse_iterable(value)
+    return parsed
+
+
+def load_config(path: str | os.PathLike, cfg_options: Iterable[str] | Mapping | None = None) -> Config:
+    """Read a config, merge ``cfg_options`` and propagate the top-level data keys."""
+    resolved = resolve_config_path(path)
+    try:
+        cfg = Config.fromfile(str(resolved))
+    except TadInputError:
+        raise
+    except Exception as exc:  # syntax errors, bad _base_ references, ...
+        first = str(exc).strip().splitlines()
+        raise TadInputError(resolved, f"invalid config: {type(exc).__name__}: {first[0] if first else ''}") from exc
+    options = parse_cfg_options(cfg_options)
+    if options:
+        try:
+            cfg.merge_from_dict(options)
+        except Exception as exc:
+            raise TadInputError(resolved, f"bad --cfg-options {options}: {exc}") from exc
+    propagate_top_level_keys(cfg)
+    return cfg
+
+
+def propagate_top_level_keys(cfg: Config) -> None:
+    """Fill unset (``None``/absent) data keys of loaders, evaluators and model from the top level."""
+    cfg.setdefault("val_subset", cfg.get("test_subset"))
+    for loader_key, subset_key in _LOADER_SUBSETS.items():
+        dataset = (cfg.get(loader_key) or {}).get("dataset")
+        if dataset is None:
+            continue
+        for top, key in _DATASET_KEYS.items():
+            if dataset.get(key) is None and cfg.get(top) is not None:
+                dataset[key] = cfg[top]
+        if dataset.get("subset") is None and cfg.get(subset_key) is not None:
+            dataset["subset"] = cfg[subset_key]
+    for evaluator_key, subset_key in _EVALUATOR_SUBSETS.items():
+        evaluator = cfg.get(evaluator_key)
+        for metric in evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]:
+            if not isinstance(metric, Mapping):
+                continue
+            if metric.get("ann_file") is None and cfg.get("ann_file") is not None:
+                metric["ann_file"] = cfg.ann_file
+            if metric.get("subset") is None and cfg.get(subset_key) is not None:
+                metric["subset"] = cfg[subset_key]
+    model = cfg.get("model")
+    if isinstance(model, Mapping):
+        if model.get("num_classes") is None and cfg.get("num_classes") is not None:
+            model["num_classes"] = cfg.num_classes
+        if model.get("max_seq_len") is None and cfg.get("max_seq_len") is not None:
+            model["max_seq_len"] = cfg.max_seq_len
+
+
+# ---------------------------------------------------------------------- devices
+def select_device(device: str | None) -> str:
+    """Make mmengine (and us) use ``device`` ('cpu', 'cuda', 'cuda:1'); None = auto. Returns it."""
+    import mmengine.device.utils as device_utils
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    kind = device.split(":")[0]
+    if kind not in ("cpu", "cuda"):
+        raise TadInputError(device, "unknown device (use cpu, cuda or cuda:N)")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise TadInputError(device, "CUDA is not available on this machine")
+        if ":" in device:
+            torch.cuda.set_device(int(device.split(":")[1]))
+    device_utils.DEVICE = kind
+    return device
+
+
+# ---------------------------------------------------------------------- checkpoints
+def _is_complete_checkpoint(path: str | os.PathLike) -> bool:
+    """torch.save writes zip archives; a file cut short by a kill has no central directory."""
+    try:
+        return os.path.getsize(path) > 0 and zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def _epoch_checkpoints(work_dir: Path) -> list[Path]:
+    found = [Path(p) for p in glob.glob(str(work_dir / "epoch_*.pth")) + glob.glob(str(work_dir / "iter_*.pth"))]
+
+    def step(p: Path) -> int:
+        try:
+            return int(p.stem.split("_")[-1])
+        except ValueError:
+            return -1
+    return sorted(found, key=lambda p: (step(p), p.stat().st_mtime))
+
+
+def find_resume_checkpoint(work_dir: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint of a run: ``last_checkpoint`` if it points at a whole
+    file, else the newest whole ``epoch_*.pth``/``iter_*.pth`` (a kill during saving
+    leaves a truncated file or an empty ``last_checkpoint``)."""
+    work_dir = Path(work_dir)
+    marker = work_dir / "last_checkpoint"
+    if marker.is_file():
+        named = marker.read_text().strip()
+        for candidate in (Path(named), work_dir / Path(named).name) if named else ():
+            if candidate.is_file() and _is_complete_checkpoint(candidate):
+                return candidate
+    for candidate in reversed(_epoch_checkpoints(work_dir)):
+        if _is_complete_checkpoint(candidate):
+            return candidate
+    return None
+
+
+def find_best_checkpoint(work_dir: str | os.PathLike) -> Path:
+    """Best checkpoint by average mAP (``best_*average_mAP*.pth``), else the last one."""
+    work_dir = Path(work_dir)
+    best = sorted(glob.glob(str(work_dir / "best_*average_mAP*.pth")), key=os.path.getmtime)
+    if best:
+        return Path(best[-1])
+    last = find_resume_checkpoint(work_dir)
+    if last is None:
+        raise TadInputError(work_dir, "no checkpoint found in this work dir")
+    return last
+
+
+# ---------------------------------------------------------------------- runner
+def _check_inputs(cfg: Config) -> None:
+    """Fail early, in one line, on missing data files and mismatched dimensions."""
+    for loader_key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        dataset = (cfg.get(loader_key) or {}).get("dataset") or {}
+        for key in ("ann_file", "feature_store"):
+            value = dataset.get(key)
+            if value is not None and not Path(value).is_file():
+                raise TadInputError(value, f"{key} not found (set it with --cfg-options {key}=PATH)")
+    dataset = (cfg.get("train_dataloader") or {}).get("dataset") or {}
+    model = cfg.get("model") or {}
+    store_path = dataset.get("feature_store")
+    if store_path and model.get("in_channels") is not None:
+        from tad.features.store import FeatureStore
+
+        store = FeatureStore(store_path)
+        dim = store.feature_dim
+        if dim != model["in_channels"]:
+            raise TadInputError(store_path, f"features are {dim}-d but the model expects in_channels="
+                                f"{model['in_channels']} (set --cfg-options model.in_channels={dim})")
+        grid = store.spatial_grid
+        if grid is not None and model.get("spatial_grid", "unset") is None:
+            raise TadInputError(store_path, f"features keep a {grid}x{grid} spatial grid but the model has "
+                                f"spatial_grid=None (set --cfg-options model.spatial_grid={grid})")
+
+
+def build_runner(cfg: Config, work_dir: str | os.PathLike | None = None, resume: bool = False,
+                 seed: int | None = None, amp: bool = False, launcher: str = "none",
+                 device: str | None = None):
+    """An mmengine ``Runner`` for ``cfg`` with the command-line choices applied."""
+    from mmengine.runner import Runner
+
+    cfg = cfg.copy()
+    if work_dir is not None:
+        cfg.work_dir = str(work_dir)
+    elif cfg.get("work_dir") is None:
+        stem = Path(cfg.filename).stem if cfg.filename else "tad_run"
+        cfg.work_dir = str(Path("work_dirs") / stem)
+    if seed is not None:
+        cfg.randomness = dict(cfg.get("randomness") or {}, seed=int(seed))
+    if launcher == "none" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        launcher = "pytorch"  # started by torchrun
+    cfg.launcher = launcher
+    device = select_device(device)
+    on_cuda = device.startswith("cuda")
+    if launcher != "none":
+        env_cfg = cfg.setdefault("env_cfg", {})
+        dist_cfg = dict(env_cfg.get("dist_cfg") or {})
+        dist_cfg["backend"] = "nccl" if on_cuda else "gloo"
+        env_cfg["dist_cfg"] = dist_cfg
+        if not on_cuda:
+            # DDP on CPU modules requires device_ids=None (mmengine passes LOCAL_RANK).
+            cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", broadcast_buffers=False,
+                                         device_ids=None,
+                                         find_unused_parameters=cfg.get("find_unused_parameters", False))
+    if amp:
+        optim = cfg.optim_wrapper
+        if on_cuda:
+            optim.type, optim.dtype = "AmpOptimWrapper", "float16"
+            optim.setdefault("loss_scale", "dynamic")
+        else:
+            optim.type, optim.dtype = "CPUAutocastOptimWrapper", "bfloat16"
+    if resume:
+        cfg.resume = True
+        if cfg.get("load_from") is None:
+            last = find_resume_checkpoint(cfg.work_dir)
+            cfg.load_from = str(last) if last is not None else None
+    _check_inputs(cfg)
+    return Runner.from_cfg(cfg)
