@@ -440,7 +440,10 @@ def make_synthetic_store(
     store are not recomputed."""
     import time
 
-    from tad.features.store import FeatureStoreWriter
+    try:
+        from tad.features.store import FeatureStoreWriter
+    except ImportError:  # the writer may live in its own module
+        from tad.features.store_writer import FeatureStoreWriter
 
     t0 = time.perf_counter()
     out_path = Path(out_path)
