@@ -338,7 +338,8 @@ class FeatureStoreWriter:
         shape = tuple(features.shape[1:])
         if self._feature_shape is not None and shape != self._feature_shape:
             raise ValueError(f"{vid}: feature shape {shape} differs from the store's {self._feature_shape}")
-        stored = features.astype(self.dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            stored = features.astype(self.dtype, copy=False)
         if not np.all(np.isfinite(stored)):
             hint = " (values overflow float16: use a float32 store)" if np.all(np.isfinite(features)) else ""
             raise ValueError(f"{vid}: features contain NaN or inf{hint}")
