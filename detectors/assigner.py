@@ -1,0 +1,84 @@
+"""Points of the temporal pyramid and their training targets (all in input grid units).
+
+A point is a row ``(position, range_lo, range_hi, stride)``: level l's step i sits at grid
+position ``i * stride_l``. A point is positive for a ground-truth segment when
+
+* it lies in the segment's centre region: within ``center_sample_radius * stride`` of the
+  segment centre (clipped to the segment), and
+* its largest distance to the segment's boundaries lies in its level's regression range.
+
+When several segments claim a point, the shortest wins (its regression target); every
+label of segments with that same length is set (THUMOS repeats segments under two
+classes, e.g. CliffDiving and Diving). Regression targets are distances to start and
+end divided by the stride.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from tad.detectors.registry import MODELS
+
+
+@MODELS.register_module()
+class PointAssigner:
+    """Builds points and assigns targets; no parameters, so a plain registered class."""
+
+    def __init__(self, regression_ranges: Sequence[Sequence[float]], center_sample_radius: float = 1.5,
+                 center_sample: bool = True):
+        self.regression_ranges = [tuple(float(v) for v in r) for r in regression_ranges]
+        self.center_sample_radius = center_sample_radius
+        self.center_sample = center_sample
+
+    def points(self, level_lengths: Sequence[int], strides: Sequence[int], device=None) -> torch.Tensor:
+        """(N, 4) float32 rows (position, range_lo, range_hi, stride), levels concatenated."""
+        if len(level_lengths) != len(self.regression_ranges):
+            raise ValueError(f"{len(level_lengths)} pyramid levels but {len(self.regression_ranges)} "
+                             "regression ranges")
+        rows = []
+        for length, stride, (lo, hi) in zip(level_lengths, strides, self.regression_ranges):
+            pos = torch.arange(length, device=device, dtype=torch.float32) * stride
+            rows.append(torch.stack([pos, torch.full_like(pos, lo), torch.full_like(pos, hi),
+                                     torch.full_like(pos, float(stride))], dim=1))
+        return torch.cat(rows, dim=0)
+
+    @torch.no_grad()
+    def assign(self, points: torch.Tensor, gt_segments: torch.Tensor, gt_labels: torch.Tensor,
+               num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """points (N, 4); gt_segments (M, 2) grid units; gt_labels (M,).
+
+        Returns cls_targets (N, num_classes) float in {0, 1}, reg_targets (N, 2) in strides,
+        positive (N,) bool.
+        """
+        n = points.shape[0]
+        device = points.device
+        if gt_segments.numel() == 0:
+            return (torch.zeros(n, num_classes, device=device), torch.zeros(n, 2, device=device),
+                    torch.zeros(n, dtype=torch.bool, device=device))
+        gt = gt_segments.to(device=device, dtype=torch.float32)  # (M, 2)
+        pos, lo, hi, stride = (points[:, i:i + 1] for i in range(4))  # (N, 1) each
+        left = pos - gt[None, :, 0]  # (N, M)
+        right = gt[None, :, 1] - pos
+        if self.center_sample:
+            centre = 0.5 * (gt[:, 0] + gt[:, 1])
+            radius = stride * self.center_sample_radius  # (N, 1)
+            box_left = torch.maximum(centre[None] - radius, gt[None, :, 0])
+            box_right = torch.minimum(centre[None] + radius, gt[None, :, 1])
+            inside = torch.minimum(pos - box_left, box_right - pos) > 0
+        else:
+            inside = torch.minimum(left, right) > 0
+        reach = torch.maximum(left, right)
+        in_range = (reach >= lo) & (reach <= hi)
+        lengths = (gt[:, 1] - gt[:, 0])[None].expand(n, -1)
+        lengths = torch.where(inside & in_range, lengths, torch.full_like(lengths, float("inf")))
+        min_len, best = lengths.min(dim=1)  # (N,)
+        positive = torch.isfinite(min_len)
+        # every segment as short as the winner: multi-label targets for duplicated segments
+        winners = (lengths <= min_len[:, None] + 1e-3) & torch.isfinite(lengths)  # (N, M)
+        one_hot = torch.nn.functional.one_hot(gt_labels.to(device).long(), num_classes).float()  # (M, K)
+        cls_targets = (winners.float() @ one_hot).clamp(max=1.0)
+        idx = torch.arange(n, device=device)
+        reg_targets = torch.stack([left[idx, best], right[idx, best]], dim=1) / points[:, 3:4]
+        reg_targets = torch.where(positive[:, None], reg_targets, torch.zeros_like(reg_targets))
+        return cls_targets, reg_targets, positive

@@ -1,0 +1,102 @@
+"""Multi-class Gaussian Soft-NMS and score voting for 1D segments, in plain torch.
+
+Soft-NMS repeats: take the highest-scoring remaining segment (kept with its current
+score), multiply every remaining segment's score by ``exp(-IoU^2 / sigma)`` with it, and
+drop those that fall below ``min_score``. Classes never suppress each other: all classes
+run at once as rows of a padded (classes, candidates) matrix, so one iteration is a few
+tensor ops whatever the number of classes, and at most ``max_per_class`` iterations run
+(picked scores only decrease, so later picks could never enter the final top list).
+"""
+from __future__ import annotations
+
+import torch
+
+from tad.detectors.registry import MODELS
+
+
+def segment_iou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """IoU of (..., 2) segments broadcast against (..., 2) segments -> (...)."""
+    inter = (torch.minimum(a[..., 1], b[..., 1]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
+    union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
+    return inter / union.clamp(min=eps)
+
+
+def _group_by_class(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """Row (class group) and column (rank inside the group) of each candidate."""
+    _, group = torch.unique(labels, return_inverse=True)
+    order = torch.argsort(group, stable=True)
+    counts = torch.bincount(group)
+    starts = torch.cumsum(counts, 0) - counts
+    column = torch.empty_like(group)
+    column[order] = torch.arange(len(group), device=labels.device) - starts[group[order]]
+    return group, column, len(counts), int(counts.max())
+
+
+def soft_nms(segments: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, sigma: float = 0.5,
+             min_score: float = 0.001, max_per_class: int = 200, class_agnostic: bool = False
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """segments (N, 2), scores (N,), labels (N,) -> kept (segments, decayed scores, labels),
+    sorted by score, descending."""
+    device = segments.device
+    if segments.numel() == 0:
+        return segments.reshape(0, 2), scores.reshape(0), labels.reshape(0)
+    group_labels = torch.zeros_like(labels) if class_agnostic else labels
+    group, column, num_groups, width = _group_by_class(group_labels)
+    seg_pad = torch.zeros(num_groups, width, 2, dtype=segments.dtype, device=device)
+    score_pad = torch.zeros(num_groups, width, dtype=scores.dtype, device=device)
+    label_pad = torch.zeros(num_groups, width, dtype=labels.dtype, device=device)
+    alive = torch.zeros(num_groups, width, dtype=torch.bool, device=device)
+    seg_pad[group, column] = segments
+    score_pad[group, column] = scores
+    label_pad[group, column] = labels
+    alive[group, column] = scores >= min_score
+
+    rows = torch.arange(num_groups, device=device)
+    kept_idx, kept_scores, kept_valid = [], [], []
+    for _ in range(min(width, max_per_class)):
+        current = torch.where(alive, score_pad, torch.full_like(score_pad, float("-inf")))
+        best_score, best = current.max(dim=1)  # (G,)
+        valid = torch.isfinite(best_score)
+        if not bool(valid.any()):
+            break
+        kept_idx.append(best)
+        kept_scores.append(best_score)
+        kept_valid.append(valid)
+        alive[rows, best] = False
+        iou = segment_iou(seg_pad[rows, best][:, None, :], seg_pad)  # (G, W)
+        score_pad = torch.where(alive, score_pad * torch.exp(-(iou * iou) / sigma), score_pad)
+        alive &= score_pad >= min_score
+
+    idx = torch.stack(kept_idx)  # (iters, G)
+    valid = torch.stack(kept_valid)
+    out_rows = rows[None].expand_as(idx)[valid]
+    out_cols = idx[valid]
+    out_scores = torch.stack(kept_scores)[valid]
+    order = torch.argsort(out_scores, descending=True, stable=True)
+    return (seg_pad[out_rows, out_cols][order], out_scores[order], label_pad[out_rows, out_cols][order])
+
+
+def score_voting(kept_segments: torch.Tensor, kept_labels: torch.Tensor, segments: torch.Tensor,
+                 scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float = 0.7) -> torch.Tensor:
+    """Replace each kept segment by the score x IoU weighted mean of the candidates of its
+    class that overlap it by at least ``iou_threshold`` (itself included). -> (K, 2)."""
+    if kept_segments.numel() == 0 or segments.numel() == 0:
+        return kept_segments
+    iou = segment_iou(kept_segments[:, None, :], segments[None, :, :])  # (K, N)
+    same = kept_labels[:, None] == labels[None, :]
+    weights = torch.where(same & (iou >= iou_threshold), iou * scores[None, :], torch.zeros_like(iou))
+    total = weights.sum(dim=1, keepdim=True)
+    voted = weights @ segments / total.clamp(min=1e-12)
+    return torch.where(total > 0, voted, kept_segments)
+
+
+@MODELS.register_module()
+class SoftNMS:
+    """Config wrapper: ``dict(type='SoftNMS', sigma=0.5, min_score=0.001, class_agnostic=False)``."""
+
+    def __init__(self, sigma: float = 0.5, min_score: float = 0.001, class_agnostic: bool = False):
+        self.sigma, self.min_score, self.class_agnostic = sigma, min_score, class_agnostic
+
+    def __call__(self, segments, scores, labels, max_per_class: int = 200):
+        return soft_nms(segments, scores, labels, self.sigma, self.min_score, max_per_class,
+                        self.class_agnostic)

@@ -1,0 +1,107 @@
+"""Local window self-attention over time (optionally time x space tokens), computed in blocks.
+
+Every query at time ``t`` attends to the valid keys at times ``t - w//2 .. t + w//2`` (all
+spatial tokens of those steps when the input carries space). Time is padded to a multiple
+of the block length ``w`` and split into blocks; each query block attends to the keys of
+itself and its two neighbour blocks (3w steps), with a band mask cutting that down to the
+exact window. Intermediate tensors are (B, H, T/w, w*S, 3w*S): memory and compute grow
+linearly in T, never as a full T x T score matrix.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tad.detectors.registry import MODELS
+
+
+def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    # (B, T, S, C) -> (B, H, T, S, C/H)
+    b, t, s, c = x.shape
+    return x.view(b, t, s, num_heads, c // num_heads).permute(0, 3, 1, 2, 4)
+
+
+def band_mask(window_size: int, device=None) -> torch.Tensor:
+    """(w, 3w) bool: query i of a block may see key j of [previous, own, next] block."""
+    w = window_size
+    q = torch.arange(w, device=device)[:, None]
+    k = torch.arange(3 * w, device=device)[None, :] - w
+    return (k - q).abs() <= w // 2
+
+
+def blocked_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                             mask: torch.Tensor, window_size: int,
+                             dropout_p: float = 0.0, training: bool = False) -> torch.Tensor:
+    """Band attention in blocks.
+
+    q, k, v: (B, H, T, S, d); mask: (B, T) bool, True on valid steps.
+    Returns (B, H, T, S, d); queries with no valid key in reach get zeros.
+    """
+    b, h, t, s, d = q.shape
+    w = window_size
+    num_blocks = -(-t // w)
+    pad = num_blocks * w - t
+    # one extra empty block on each side for the neighbour keys
+    q = F.pad(q, (0, 0, 0, 0, 0, pad))
+    k = F.pad(k, (0, 0, 0, 0, w, pad + w))
+    v = F.pad(v, (0, 0, 0, 0, w, pad + w))
+    key_valid = F.pad(mask, (w, pad + w), value=False)  # (B, T + pad + 2w)
+
+    q = q.reshape(b, h, num_blocks, w * s, d)  # (B, H, nb, w*S, d)
+    k = k.reshape(b, h, num_blocks + 2, w, s, d)
+    v = v.reshape(b, h, num_blocks + 2, w, s, d)
+    key_valid = key_valid.reshape(b, num_blocks + 2, w)
+    # keys of blocks n-1, n, n+1 for query block n
+    k = torch.cat([k[:, :, :-2], k[:, :, 1:-1], k[:, :, 2:]], dim=3).reshape(b, h, num_blocks, 3 * w * s, d)
+    v = torch.cat([v[:, :, :-2], v[:, :, 1:-1], v[:, :, 2:]], dim=3).reshape(b, h, num_blocks, 3 * w * s, d)
+    key_valid = torch.cat([key_valid[:, :-2], key_valid[:, 1:-1], key_valid[:, 2:]], dim=2)  # (B, nb, 3w)
+
+    allowed = band_mask(w, q.device)[None, None] & key_valid[:, :, None, :]  # (B, nb, w, 3w)
+    allowed = allowed[:, :, :, None, :, None].expand(b, num_blocks, w, s, 3 * w, s)
+    allowed = allowed.reshape(b, 1, num_blocks, w * s, 3 * w * s)
+
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (d ** -0.5)  # (B, H, nb, w*S, 3w*S)
+    scores = scores.float().masked_fill(~allowed, float("-inf"))
+    attn = torch.softmax(scores, dim=-1)
+    attn = torch.nan_to_num(attn, nan=0.0).to(v.dtype)  # rows without any valid key
+    if dropout_p > 0 and training:
+        attn = F.dropout(attn, p=dropout_p)
+    out = torch.matmul(attn, v)  # (B, H, nb, w*S, d)
+    out = out.reshape(b, h, num_blocks * w, s, d)
+    return out[:, :, :t]
+
+
+@MODELS.register_module()
+class LocalWindowAttention(nn.Module):
+    """Multi-head self-attention restricted to a temporal window of ``window_size`` steps.
+
+    Input x: (B, T, C) or (B, T, S, C) with S spatial tokens per step; mask (B, T) bool.
+    Output has the shape of x; padded steps are zeroed.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int = 4, window_size: int = 19,
+                 attn_drop: float = 0.0, proj_drop: float = 0.0):
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+        if window_size < 1:
+            raise ValueError(f"window_size must be >= 1, got {window_size}")
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.qkv = nn.Linear(embed_dim, 3 * embed_dim)
+        self.proj = nn.Linear(embed_dim, embed_dim)
+        self.attn_drop = attn_drop
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        squeeze = x.dim() == 3
+        if squeeze:
+            x = x.unsqueeze(2)  # (B, T, 1, C)
+        b, t, s, c = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k, v = (_split_heads(y, self.num_heads) for y in (q, k, v))  # (B, H, T, S, d)
+        out = blocked_window_attention(q, k, v, mask, self.window_size, self.attn_drop, self.training)
+        out = out.permute(0, 2, 3, 1, 4).reshape(b, t, s, c)
+        out = self.proj_drop(self.proj(out)) * mask[:, :, None, None].to(out.dtype)
+        return out.squeeze(2) if squeeze else out
