@@ -181,8 +181,8 @@ def parse_variants(spec: str, default_epochs: int) -> list[tuple[str, int]]:
 @click.option("--threads", type=int, default=0, help="torch threads per job (0: default).")
 @click.option("--annotations", "ann", default=str(DEFAULT_ANN), show_default=True, type=click.Path(path_type=Path),
               help="Layout source: the real THUMOS14 annotations.")
-@click.option("--data-dir", default=str(REPO / "work" / "bench_synth"), show_default=True, type=click.Path(path_type=Path))
-@click.option("--work-dir", default=str(REPO / "work" / "bench_ablation"), show_default=True, type=click.Path(path_type=Path))
+@click.option("--data-dir", default=str(REPO / "work_dirs" / "bench_synth"), show_default=True, type=click.Path(path_type=Path))
+@click.option("--work-dir", default=str(REPO / "work_dirs" / "bench_ablation"), show_default=True, type=click.Path(path_type=Path))
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None)
 @click.option("--worker-json", default=None, hidden=True)
 def main(variants, epochs, feature_dim, embed_dim, max_videos, max_seq_len, difficulty, full, lr, ema_momentum, seed,

@@ -6,12 +6,12 @@ features are synthetic with a chosen difficulty (see tad/synthetic_features.py).
 \b
 Examples:
   # the full-size set: 412 videos, 2048-d I3D-like features (several GB as float16)
-  python bench/make_synthetic_thumos.py -o work/synth/thumos_synth.h5
+  python bench/make_synthetic_thumos.py -o work_dirs/synth/thumos_synth.h5
   # our held-out set, CPU-sized: 256-d, 60 validation + 60 test videos
-  python bench/make_synthetic_thumos.py -o work/synth/heldout.h5 --holdout \\
+  python bench/make_synthetic_thumos.py -o work_dirs/synth/heldout.h5 --holdout \\
       --feature-dim 256 --max-videos 60
   # harder, with a 4x4 spatial grid
-  python bench/make_synthetic_thumos.py -o work/synth/grid.h5 --difficulty hard --spatial-grid 4
+  python bench/make_synthetic_thumos.py -o work_dirs/synth/grid.h5 --difficulty hard --spatial-grid 4
 """
 from __future__ import annotations
 

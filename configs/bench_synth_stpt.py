@@ -1,9 +1,9 @@
 # STPT on the THUMOS-shaped synthetic held-out set made by bench/make_synthetic_thumos.py
 # (the config bench/detector_ablation.py trains; its CPU-sized defaults are set there):
 #   python bench/make_synthetic_thumos.py --holdout --feature-dim 256 --max-videos 60 \
-#       -o work/bench_synth/heldout.h5
-#   tad train bench_synth_stpt.py --cfg-options feature_store=work/bench_synth/heldout.h5 \
-#       ann_file=work/bench_synth/heldout.json model.in_channels=256
+#       -o work_dirs/bench_synth/heldout.h5
+#   tad train bench_synth_stpt.py --cfg-options feature_store=work_dirs/bench_synth/heldout.h5 \
+#       ann_file=work_dirs/bench_synth/heldout.json model.in_channels=256
 _base_ = [
     './_base_/models/stpt.py',
     './_base_/datasets/thumos14_features.py',
@@ -11,8 +11,8 @@ _base_ = [
     './_base_/default_runtime.py',
 ]
 
-ann_file = 'work/bench_synth/heldout.json'
-feature_store = 'work/bench_synth/heldout.h5'
+ann_file = 'work_dirs/bench_synth/heldout.json'
+feature_store = 'work_dirs/bench_synth/heldout.h5'
 num_classes = 20
 max_seq_len = 2304
 
