@@ -16,9 +16,11 @@ Only the order in which equal-tIoU GT are tried is unspecified by the reference 
 on numpy's sort); here the GT listed first in the annotation file wins. Predictions whose
 scores tie are likewise implementation-defined there; stable here.
 
-Speed: all classes and videos are matched together. Step k handles the k-th ranked
-prediction of every (class, video) group at once, so the Python loop runs as many times as
-the largest group has predictions that overlap its GT at all.
+Speed: all classes and videos are matched together. Only (prediction, GT) pairs with tIoU
+>= the smallest threshold matter; predictions and GT of one class and video that chain by
+temporal overlap form independent clusters, and step k matches the k-th ranked prediction
+of every cluster at once, so the Python loop runs as often as the largest cluster has
+predictions (a few dozen on THUMOS14), not once per prediction.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from tad.errors import TadInputError
-from tad.eval.annotations import AnnotationSet, remove_duplicate_segments
+from tad.eval.annotations import DUPLICATE_TOLERANCE, AnnotationSet, remove_duplicate_segments
 
 __all__ = ["DEFAULT_TIOU_THRESHOLDS", "DetectionResult", "TadEvalWarning", "evaluate_detections",
            "interpolated_ap"]
@@ -99,10 +101,8 @@ def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     mprec = np.concatenate([np.zeros((t, 1)), precision, np.zeros((t, 1))], axis=1)
     mrec = np.concatenate([np.zeros((t, 1)), recall, np.ones((t, 1))], axis=1)
     mprec = np.maximum.accumulate(mprec[:, ::-1], axis=1)[:, ::-1]  # precision envelope
-    ap = np.empty(t)
-    for i in range(t):
-        idx = np.nonzero(mrec[i, 1:] != mrec[i, :-1])[0] + 1
-        ap[i] = np.sum((mrec[i, idx] - mrec[i, idx - 1]) * mprec[i, idx])
+    step = np.diff(mrec, axis=1)  # zero where recall does not change
+    ap = np.sum(np.where(step != 0, step * mprec[:, 1:], 0.0), axis=1)
     return ap
 
 
@@ -120,20 +120,50 @@ def _tiou_rows(ps: np.ndarray, pe: np.ndarray, gs: np.ndarray, ge: np.ndarray, v
 def _flatten_predictions(predictions: Mapping[str, Sequence[Mapping[str, Any]]], class_index: dict[str, int],
                          classes: Sequence[str]):
     vids = [str(v) for v in predictions]
-    dets = [d for v in predictions for d in predictions[v]]
-    counts = np.fromiter((len(predictions[v]) for v in predictions), np.int64, len(vids))
-    labels = np.empty(len(dets), np.int64)
-    for j, d in enumerate(dets):
-        label = d["label"]
-        cid = class_index.get(label) if isinstance(label, str) else (
-            int(label) if isinstance(label, (int, np.integer)) and 0 <= int(label) < len(classes) else None)
-        if cid is None:
-            v = int(np.searchsorted(np.cumsum(counts), j, side="right"))
-            raise TadInputError("predictions", f"results[{vids[v]!r}]: unknown label {label!r}")
-        labels[j] = cid
-    scores = np.fromiter((float(d["score"]) for d in dets), np.float64, len(dets))
-    segs = np.array([(float(d["segment"][0]), float(d["segment"][1])) for d in dets], np.float64).reshape(-1, 2)
-    return vids, counts, labels, scores, segs[:, 0].copy(), segs[:, 1].copy()
+    counts = np.fromiter((len(d) for d in predictions.values()), np.int64, len(vids))
+    rows = [(d["label"], d["score"], d["segment"][0], d["segment"][1])
+            for dets in predictions.values() for d in dets]
+    if not rows:
+        z = np.zeros(0)
+        return vids, counts, np.zeros(0, np.int64), z, z, z
+    names, scores, starts, ends = zip(*rows)
+    try:
+        labels = np.fromiter((class_index[x] for x in names), np.int64, len(names))
+    except (KeyError, TypeError):  # integer class ids, or an unknown label
+        labels = np.empty(len(names), np.int64)
+        for j, label in enumerate(names):
+            cid = class_index.get(label) if isinstance(label, str) else (
+                int(label) if isinstance(label, (int, np.integer)) and 0 <= int(label) < len(classes) else None)
+            if cid is None:
+                v = int(np.searchsorted(np.cumsum(counts), j, side="right"))
+                raise TadInputError("predictions", f"results[{vids[v]!r}]: unknown label {label!r}") from None
+            labels[j] = cid
+    return (vids, counts, labels, np.asarray(scores, np.float64), np.asarray(starts, np.float64),
+            np.asarray(ends, np.float64))
+
+
+def _subset_gt(videos: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(video index, class, start, end) of the GT kept by the protocol, in file order.
+
+    Duplicates need two GT of one class and video starting within the tolerance, which a
+    sort reveals; only videos that have such a pair run the exact (order-dependent) rule."""
+    sizes = np.array([len(v.labels) for v in videos], np.int64)
+    vid = np.repeat(np.arange(len(videos)), sizes)
+    if not len(vid):
+        z = np.zeros(0)
+        return vid, vid.copy(), z, z
+    cls = np.concatenate([v.labels for v in videos]).astype(np.int64)
+    seg = np.concatenate([v.segments for v in videos]).astype(np.float64)
+    keep = (seg[:, 1] - seg[:, 0]) >= DUPLICATE_TOLERANCE
+    order = np.lexsort((seg[:, 0], cls, vid))
+    near = ((vid[order][1:] == vid[order][:-1]) & (cls[order][1:] == cls[order][:-1])
+            & (np.abs(np.diff(seg[order, 0])) <= DUPLICATE_TOLERANCE))
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    for i in np.unique(vid[order][1:][near]):
+        kept = remove_duplicate_segments(videos[i].segments, videos[i].labels)
+        keep[offsets[i]:offsets[i + 1]] = False
+        keep[offsets[i] + kept] = True
+    return vid[keep], cls[keep], seg[keep, 0], seg[keep, 1]
 
 
 def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -154,18 +184,7 @@ def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[M
     # ---- ground truth of the subset: (class, video) groups padded to G_max ----
     vid_ids = list(videos)
     vid_index = {v: i for i, v in enumerate(vid_ids)}
-    g_vid, g_cls, g_s, g_e = [], [], [], []
-    for i, vid in enumerate(vid_ids):
-        va = videos[vid]
-        keep = remove_duplicate_segments(va.segments, va.labels)
-        g_vid.append(np.full(len(keep), i, np.int64))
-        g_cls.append(va.labels[keep])
-        g_s.append(va.segments[keep, 0])
-        g_e.append(va.segments[keep, 1])
-    g_vid = np.concatenate(g_vid) if g_vid else np.zeros(0, np.int64)
-    g_cls = np.concatenate(g_cls).astype(np.int64) if g_cls else np.zeros(0, np.int64)
-    g_s = np.concatenate(g_s) if g_s else np.zeros(0)
-    g_e = np.concatenate(g_e) if g_e else np.zeros(0)
+    g_vid, g_cls, g_s, g_e = _subset_gt([videos[v] for v in vid_ids])
     n_vid = max(len(vid_ids), 1)
     gt_key = g_cls * n_vid + g_vid
     order = np.argsort(gt_key, kind="stable")  # file order within a group
@@ -231,7 +250,7 @@ def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[M
     tp = np.zeros((num_t, n_pred), bool)
     if pair_pred and sum(len(x) for x in pair_pred):
         _greedy_match(np.concatenate(pair_pred), np.concatenate(pair_gt), np.concatenate(pair_iou),
-                      p_group, thr, len(gt_key), tp)
+                      p_group, p_s, p_e, grp_of_gt, g_s, g_e, thr, tp)
 
     # ---- AP per class from cumulative TP counts ----
     cls_start = np.searchsorted(p_cls, np.arange(len(ann.classes)), side="left")
@@ -264,15 +283,38 @@ def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[M
                            recall=recall, warnings=warns, pr_curves=curves)
 
 
+def _overlap_clusters(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Cluster id of each interval: within a group, chains of overlapping (or touching)
+    intervals. Exact: compares ranks of the times, never shifted floats."""
+    n = len(group)
+    _, rank = np.unique(np.concatenate([start, end]), return_inverse=True)
+    r_start, r_end = rank[:n].astype(np.int64), rank[n:].astype(np.int64)
+    m = int(rank.max()) + 2
+    order = np.lexsort((r_start, group))
+    g = group[order].astype(np.int64)
+    reach = np.maximum.accumulate(g * m + r_end[order])  # segmented running max of ends
+    brk = np.ones(n, bool)
+    brk[1:] = (g[1:] != g[:-1]) | (g[1:] * m + r_start[order][1:] > reach[:-1])
+    cluster = np.empty(n, np.int64)
+    cluster[order] = np.cumsum(brk) - 1
+    return cluster
+
+
 def _greedy_match(pair_pred: np.ndarray, pair_gt: np.ndarray, pair_iou: np.ndarray, p_group: np.ndarray,
-                  thr: np.ndarray, n_gt: int, tp: np.ndarray) -> None:
+                  p_s: np.ndarray, p_e: np.ndarray, gt_group: np.ndarray, g_s: np.ndarray, g_e: np.ndarray,
+                  thr: np.ndarray, tp: np.ndarray) -> None:
     """Greedy matching of every threshold at once; fills ``tp`` (T, N) in place.
 
-    pair_*: (P,) candidate pairs, predictions indexed in class-rank order. Step k takes the
-    k-th candidate-holding prediction of every (class, video) group: these share no GT, so
-    one step is a handful of array operations over their pairs."""
+    pair_*: (P,) candidate pairs, predictions indexed in class-rank order. Predictions and
+    GT of one (class, video) group that chain by temporal overlap form a cluster; clusters
+    share no GT, so they are matched independently. Step k takes the k-th prediction of
+    every cluster at once: a handful of array operations over their pairs."""
     live, pair_live = np.unique(pair_pred, return_inverse=True)  # live: ascending = rank order
-    lg = p_group[live]
+    cand_gt = np.unique(pair_gt)
+    cluster = _overlap_clusters(np.concatenate([p_group[live], gt_group[cand_gt]]),
+                                np.concatenate([p_s[live], g_s[cand_gt]]),
+                                np.concatenate([p_e[live], g_e[cand_gt]]))
+    lg = cluster[:len(live)]
     by_group = np.argsort(lg, kind="stable")
     lg_sorted = lg[by_group]
     step_of_live = np.empty(len(live), np.int64)
@@ -286,7 +328,7 @@ def _greedy_match(pair_pred: np.ndarray, pair_gt: np.ndarray, pair_iou: np.ndarr
     seg_start = np.maximum.accumulate(np.where(new_pred, np.arange(len(pair_pred)), 0))
     hits_thr = pair_iou[None, :] >= thr[:, None]  # (T, P)
     bounds = np.searchsorted(pair_step, np.arange(pair_step[-1] + 2))
-    locked = np.zeros((len(thr), n_gt), bool)
+    locked = np.zeros((len(thr), len(g_s)), bool)
     for k in range(len(bounds) - 1):
         a, b = bounds[k], bounds[k + 1]
         gid = pair_gt[a:b]
