@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -105,13 +106,12 @@ def _one_line(text: object) -> str:
 
 
 def _dist_group_active(world_size: int) -> bool:
+    """True when a torch.distributed process group is initialised. Never imports torch:
+    if nobody imported torch.distributed, no group can exist."""
     if world_size <= 1:
         return False
-    try:
-        import torch.distributed as dist
-    except ImportError:
-        return False
-    return dist.is_available() and dist.is_initialized()
+    dist = sys.modules.get("torch.distributed")
+    return dist is not None and dist.is_available() and dist.is_initialized()
 
 
 def _barrier() -> None:

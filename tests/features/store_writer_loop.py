@@ -2,7 +2,7 @@
 FeatureStoreWriter, skipping completed ones, then finalizes.
 
     python store_writer_loop.py OUT.h5 --videos 12 [--rank R --world-size W]
-        [--sleep S] [--die-at-replace N] [--die-before-cleanup] [--fail-every K]
+        [--sleep S] [--die-at-replace N] [--die-before-cleanup] [--fail-every K] [--dist]
 
 Video ``i`` has id ``grp<i % 3>/vid<i>``, T = 20 + 3 i rows and values seeded by i,
 so every run produces identical data. ``--die-at-replace N`` SIGKILLs this process
@@ -46,7 +46,12 @@ def main() -> None:
     parser.add_argument("--die-at-replace", type=int, default=0)
     parser.add_argument("--die-before-cleanup", action="store_true")
     parser.add_argument("--fail-every", type=int, default=0)
+    parser.add_argument("--dist", action="store_true", help="init a gloo process group from env (RANK, ...)")
     args = parser.parse_args()
+    if args.dist:
+        import torch.distributed as dist
+        dist.init_process_group("gloo")
+        args.rank, args.world_size = dist.get_rank(), dist.get_world_size()
 
     from tad.features import store_writer
     from tad.features.store_writer import FeatureStoreWriter

@@ -127,7 +127,7 @@ def test_kill_at_every_replace_then_resume_equals_uninterrupted(tmp_path):
     run_loop(ref, "--videos", "5", "--fail-every", "4")
     # replaces in a fresh run: 1 meta.json, 2 failed video 0, 3-5 videos 1-3, 6 failed video 4,
     # 7 rank-0 done marker, 8 the merged store
-    for n in (2, 4, 6, 7, 8):
+    for n in (3, 7, 8):
         path = tmp_path / f"kill{n}.h5"
         proc = run_loop(path, "--videos", "5", "--fail-every", "4", "--die-at-replace", str(n), check=False)
         assert proc.returncode == -signal.SIGKILL
@@ -151,7 +151,7 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path):
     path = tmp_path / "f.h5"
     rng = random.Random(1234)
     kills = 0
-    for attempt in range(4):
+    for attempt in range(3):
         proc = subprocess.Popen(loop_cmd(path, "--videos", "10", "--sleep", "0.03"), env=loop_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # wait for the first video of this attempt (python start-up varies), then a random delay
