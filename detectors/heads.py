@@ -42,9 +42,10 @@ class _ConvStack(nn.Module):
 class ClassificationHead(nn.Module):
     """levels: list of (B, T_l, D) -> list of (B, T_l, num_classes) logits."""
 
-    def __init__(self, embed_dim: int, num_classes: int, head_dim: int = 512, num_layers: int = 3,
+    def __init__(self, embed_dim: int, num_classes: int, head_dim: int | None = None, num_layers: int = 3,
                  kernel_size: int = 3, prior_prob: float = 0.01, with_ln: bool = True):
         super().__init__()
+        head_dim = head_dim or embed_dim
         self.stack = _ConvStack(embed_dim, head_dim, num_classes, num_layers, kernel_size, with_ln)
         nn.init.constant_(self.stack.out.bias, -math.log((1 - prior_prob) / prior_prob))
 
@@ -56,9 +57,10 @@ class ClassificationHead(nn.Module):
 class RegressionHead(nn.Module):
     """levels: list of (B, T_l, D) -> list of (B, T_l, 2) non-negative (start, end) distances in strides."""
 
-    def __init__(self, embed_dim: int, num_levels: int, head_dim: int = 512, num_layers: int = 3,
+    def __init__(self, embed_dim: int, num_levels: int, head_dim: int | None = None, num_layers: int = 3,
                  kernel_size: int = 3, with_ln: bool = True):
         super().__init__()
+        head_dim = head_dim or embed_dim
         self.stack = _ConvStack(embed_dim, head_dim, 2, num_layers, kernel_size, with_ln)
         self.scales = nn.Parameter(torch.ones(num_levels))
 

@@ -64,9 +64,9 @@ class STPTDetector(BaseModel):
                                           embed_dim=embed_dim, spatial_grid=spatial_grid))
         self.num_levels = self.encoder.num_levels
         self.strides = [2 ** level for level in range(self.num_levels)]
-        self.cls_head = MODELS.build(_with(cls_head, dict(type="ClassificationHead", head_dim=embed_dim),
+        self.cls_head = MODELS.build(_with(cls_head, dict(type="ClassificationHead"),
                                            embed_dim=embed_dim, num_classes=num_classes))
-        self.reg_head = MODELS.build(_with(reg_head, dict(type="RegressionHead", head_dim=embed_dim),
+        self.reg_head = MODELS.build(_with(reg_head, dict(type="RegressionHead"),
                                            embed_dim=embed_dim, num_levels=self.num_levels))
         self.assigner = MODELS.build(_with(assigner, dict(type="PointAssigner",
                                                           regression_ranges=DEFAULT_REGRESSION_RANGES,
@@ -76,8 +76,8 @@ class STPTDetector(BaseModel):
         self.refine = refine
         self.refinement = (MODELS.build(_with(refinement, dict(type="BoundaryRefinement"), embed_dim=embed_dim))
                            if refine else None)
-        train_cfg = dict(loss_normalizer=100.0, loss_normalizer_momentum=0.9, reg_loss_weight=1.0,
-                         refine_loss_weight=1.0, label_smoothing=0.0, **(train_cfg or {}))
+        train_cfg = _with(train_cfg, dict(loss_normalizer=100.0, loss_normalizer_momentum=0.9, reg_loss_weight=1.0,
+                                          refine_loss_weight=1.0, label_smoothing=0.0))
         self.train_cfg = train_cfg
         self.normalizer = MODELS.build(dict(type="PositiveCountNormalizer",
                                             init_value=train_cfg["loss_normalizer"],
