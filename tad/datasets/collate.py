@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 
 from tad.registry import FUNCTIONS
 
@@ -30,3 +31,8 @@ def tad_collate(batch: Sequence[dict]) -> dict:
         feats[i, :, :length] = item["inputs"]
         masks[i, :length] = True
     return dict(inputs=dict(feats=feats, masks=masks), data_samples=[item["data_samples"] for item in batch])
+
+
+# mmengine's Runner looks collate functions up in its root registry without switching
+# to the 'tad' scope, so the bare name ``dict(type='tad_collate')`` must live there too.
+MMENGINE_FUNCTIONS.register_module(name="tad_collate", module=tad_collate, force=True)

@@ -23,6 +23,7 @@ from typing import Iterable, Mapping
 
 import torch
 
+import tad.datasets  # noqa: F401  (dataset + collate registrations)
 import tad.registry  # noqa: F401  (registries of scope 'tad' + mmengine fixes)
 from tad.compat import apply_mmengine_fixes
 from tad.errors import TadInputError
