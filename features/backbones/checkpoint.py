@@ -162,7 +162,8 @@ def match_state_dict(state: dict[str, object], model: nn.Module, path: str | Pat
             parts.append(f"{len(unexpected)} unexpected keys: {_preview(unexpected)}")
         if mismatched:
             parts.append(f"{len(mismatched)} shape mismatches: {_preview(mismatched)}")
-        if len(missing) == len(expected):
+        weights = [k for k in expected if not k.endswith("num_batches_tracked")]
+        if all(k in missing for k in weights):
             parts.append("no key matches: is this a checkpoint of another model?")
         raise TadInputError(path, "; ".join(parts))
     return {k: tensors[k].to(dtype=expected[k].dtype) for k in expected}

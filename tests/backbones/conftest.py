@@ -57,3 +57,16 @@ def official_tensors(state: dict[str, np.ndarray], prefix_strip: str = "", drop:
             continue
         out[key[len(prefix_strip):] if prefix_strip and key.startswith(prefix_strip) else key] = torch.from_numpy(value)
     return out
+
+
+@pytest.fixture(scope="session")
+def tada_state(parity_fixture) -> dict[str, np.ndarray]:
+    """Official-name TAda2D weights (with ``backbone.`` prefix and head) from the seed-0 recipe."""
+    case = parity_fixture["tada2d_r50_8x8"]
+    return recipe_state_dict(case["keys"], case["seed0_T8"]["seed"])
+
+
+@pytest.fixture(scope="session")
+def slowfast_state(parity_fixture) -> dict[str, np.ndarray]:
+    case = parity_fixture["slowfast_r50_8x8"]
+    return recipe_state_dict(case["keys"], case["seed0"]["seed"])
