@@ -207,10 +207,11 @@ def _one_line(exc: BaseException) -> str:
 
 def _worker_loop(task_q, out_q, beat) -> None:
     """Decoder process: take tasks until None; every message refreshes the heartbeat."""
-    try:  # decoding threads only; keep torch (if imported by fork) from spawning its pool
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
-    except Exception:
-        pass
+    if not os.environ.get("TAD_DECODER_LOG"):
+        # ffmpeg/decord print multi-line native noise for bad files; our one line per video says it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
 
     def put(msg) -> None:
         while True:
@@ -625,8 +626,7 @@ def extract_videos(video_paths: Sequence[str | os.PathLike], root_dir: str | os.
         def fail(path: str, key: str, reason: str) -> None:
             summary.failed[path] = reason
             writer.mark_failed(key, reason)
-            if progress:
-                _emit(bar, f"{path}: {reason}")
+            _emit(bar, f"{path}: {reason}")  # one line per failed video, as it happens
 
         for path, reason in pre_failed.items():
             fail(path, _rel_key(Path(path), root), reason)

@@ -90,10 +90,8 @@ def extract(video_dir, out, backbone, checkpoint, random_init, clip_len, frame_i
         fail(exc)
     click.echo(summary.line())
     if summary.failed:
-        click.echo(f"{len(summary.failed)} failed (recorded in the store's failed list):", err=True)
-        if no_progress:  # with the bar on, each failure was already printed as it happened
-            for path, reason in summary.failed.items():
-                click.echo(f"{path}: {reason}", err=True)
+        click.echo(f"{len(summary.failed)} failed (listed above as 'path: reason'; recorded in the store's "
+                   "failed list): fix or remove them and re-run the same command to retry only those", err=True)
     if not summary.done and not summary.skipped:
         sys.exit(1)
 
