@@ -16,7 +16,15 @@ test_subset = 'test'
 num_classes = 3
 max_seq_len = 64
 
-model = dict(in_channels=16, num_classes=3, max_seq_len=64, spatial_grid=None)
+model = dict(
+    in_channels=16, num_classes=3, max_seq_len=64, spatial_grid=None, embed_dim=32,
+    encoder=dict(num_levels=3, num_heads=2, window_size=5, num_local_levels=2, stem_blocks=1, drop_path=0.0),
+    cls_head=dict(num_layers=2),
+    reg_head=dict(num_layers=2),
+    assigner=dict(regression_ranges=[(0, 4), (4, 8), (8, 10000)]),
+    refinement=dict(hidden_dim=16),
+    test_cfg=dict(pre_nms_topk=200, max_seg_num=50),
+)
 
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
                         dataset=dict(crop_ratio=None))

@@ -13,6 +13,7 @@ Runner. ``find_best_checkpoint`` picks the best checkpoint of a run.
 """
 from __future__ import annotations
 
+import copy
 import glob
 import importlib.resources
 import os
@@ -240,7 +241,7 @@ def build_runner(cfg: Config, work_dir: str | os.PathLike | None = None, resume:
     """An mmengine ``Runner`` for ``cfg`` with the command-line choices applied."""
     from mmengine.runner import Runner
 
-    cfg = cfg.copy()
+    cfg = copy.deepcopy(cfg)  # the caller keeps its config unchanged
     if work_dir is not None:
         cfg.work_dir = str(work_dir)
     elif cfg.get("work_dir") is None:
