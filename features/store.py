@@ -28,6 +28,7 @@ handle (spawn workers).
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 from pathlib import Path
@@ -132,7 +133,7 @@ class FeatureStore:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._h5: h5py.File | None = None
+        self._state: _OpenState | None = None
         self._pid: int | None = None
         if not self.path.exists():
             raise TadInputError(self.path, "feature store not found")
@@ -221,47 +222,45 @@ class FeatureStore:
         return int(self._shapes[self._key(video_id)][0])
 
     # ---- data ----------------------------------------------------------------
-    def _handle(self) -> h5py.File:
+    def _process_state(self) -> "_OpenState":
+        """This process' handles; rebuilt after fork (a DataLoader worker never reuses
+        its parent's HDF5 handle or map)."""
         pid = os.getpid()
-        if self._h5 is None or self._pid != pid:
-            if self._h5 is not None:
-                # A handle inherited through fork: drop this process' copy, open our own.
-                try:
-                    self._h5.close()
-                except Exception:  # noqa: BLE001 - a stale copy must never break reading
-                    pass
-            self._h5 = open_h5_readonly(self.path)
+        if self._state is None or self._pid != pid:
+            if self._state is not None:
+                self._state.drop_inherited()
+            self._state = _OpenState(self.path)
             self._pid = pid
-        return self._h5
+        return self._state
 
     def _key(self, video_id: str) -> str:
         if video_id not in self._names:
             raise KeyError(f"{self.path}: no video {video_id!r} in the feature store")
         return video_id
 
-    def _group(self, video_id: str) -> h5py.Group:
-        return self._handle()["videos"][self._names[self._key(video_id)]]
+    def _entry(self, video_id: str) -> "_VideoEntry":
+        return self._process_state().entry(self._names[self._key(video_id)])
 
     def __getitem__(self, video_id: str) -> VideoFeatures:
-        group = self._group(video_id)
-        return VideoFeatures(group["features"][()], group["timestamps"][()].astype(np.float64, copy=False),
-                             decode_attrs(group.attrs))
+        return self.read(video_id)
 
     def read(self, video_id: str, start: int | None = None, stop: int | None = None) -> VideoFeatures:
         """Rows [start, stop) of one video (Python slice semantics), reading only those rows."""
-        group = self._group(video_id)
-        lo, hi, _ = slice(start, stop).indices(group["features"].shape[0])
+        entry = self._entry(video_id)
+        lo, hi, _ = slice(start, stop).indices(entry.features.shape[0])
         hi = max(hi, lo)
-        return VideoFeatures(group["features"][lo:hi], group["timestamps"][lo:hi].astype(np.float64, copy=False),
-                             decode_attrs(group.attrs))
+        state = self._process_state()
+        features = state.rows(entry.features, lo, hi)
+        timestamps = state.rows(entry.timestamps, lo, hi).astype(np.float64, copy=False)
+        return VideoFeatures(features, timestamps, dict(entry.attrs))
 
     def video_attrs(self, video_id: str) -> dict:
-        return decode_attrs(self._group(video_id).attrs)
+        return dict(self._entry(video_id).attrs)
 
     def close(self) -> None:
-        if self._h5 is not None and self._pid == os.getpid():
-            self._h5.close()
-        self._h5 = None
+        if self._state is not None and self._pid == os.getpid():
+            self._state.close()
+        self._state = None
         self._pid = None
 
     def __enter__(self) -> "FeatureStore":
@@ -272,7 +271,7 @@ class FeatureStore:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_h5"] = None
+        state["_state"] = None
         state["_pid"] = None
         return state
 
@@ -284,3 +283,87 @@ class FeatureStore:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+class _Layout(NamedTuple):
+    """Where a dataset's rows live: ``offset`` into the file for contiguous,
+    uncompressed data (read through a memory map), else None (read through h5py)."""
+
+    dataset: h5py.Dataset
+    offset: int | None
+    dtype: np.dtype
+    shape: tuple
+
+
+class _VideoEntry(NamedTuple):
+    features: _Layout
+    timestamps: _Layout
+    attrs: dict
+
+
+def _layout(dataset: h5py.Dataset) -> _Layout:
+    offset = None
+    if dataset.chunks is None and dataset.compression is None and dataset.dtype.kind == "f":
+        try:
+            offset = dataset.id.get_offset()
+        except Exception:  # noqa: BLE001 - no raw address: fall back to h5py reads
+            offset = None
+    return _Layout(dataset, offset, dataset.dtype, tuple(dataset.shape))
+
+
+class _OpenState:
+    """One process' open HDF5 handle, read-only memory map and per-video index cache.
+
+    Stores are immutable once written (the writer replaces the file atomically), so
+    raw offsets and attrs can be cached; a map keeps reading the file it opened."""
+
+    def __init__(self, path: Path):
+        self.h5 = open_h5_readonly(path)
+        self._videos = self.h5["videos"]
+        self._entries: dict[str, _VideoEntry] = {}
+        self._map: mmap.mmap | None = None
+        self._path = path
+
+    def entry(self, name: str) -> _VideoEntry:
+        entry = self._entries.get(name)
+        if entry is None:
+            group = self._videos[name]
+            entry = _VideoEntry(_layout(group["features"]), _layout(group["timestamps"]), decode_attrs(group.attrs))
+            self._entries[name] = entry
+        return entry
+
+    def _buffer(self) -> mmap.mmap:
+        if self._map is None:
+            with open(self._path, "rb") as fh:
+                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return self._map
+
+    def rows(self, layout: _Layout, lo: int, hi: int) -> np.ndarray:
+        """Rows [lo, hi) of a dataset as a new array."""
+        row_shape = layout.shape[1:]
+        if hi <= lo:
+            return np.empty((0,) + row_shape, dtype=layout.dtype)
+        if layout.offset is None:
+            return layout.dataset[lo:hi]
+        row_items = int(np.prod(row_shape, dtype=np.int64)) if row_shape else 1
+        start = layout.offset + lo * row_items * layout.dtype.itemsize
+        flat = np.frombuffer(self._buffer(), dtype=layout.dtype, count=(hi - lo) * row_items, offset=start)
+        return flat.reshape((hi - lo,) + row_shape).copy()
+
+    def drop_inherited(self) -> None:
+        """After fork: release this process' copies of the parent's handle and map."""
+        self._entries.clear()
+        for closer in (self.h5.close, self._map.close if self._map is not None else None):
+            if closer is None:
+                continue
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - a stale copy must never break reading
+                pass
+
+    def close(self) -> None:
+        self._entries.clear()
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        self.h5.close()

@@ -171,10 +171,10 @@ def test_writer_rejects_bad_arrays(tmp_path):
 def test_lazy_open_pickle_and_fork(tmp_path):
     path = write_store(tmp_path / "f.h5", n=3)
     store = FeatureStore(path)
-    assert store._h5 is None  # nothing held open after construction
+    assert store._state is None  # nothing held open after construction
     expected = store["grp1/vid1"].features  # parent now holds a handle
     clone = pickle.loads(pickle.dumps(store))
-    assert clone._h5 is None
+    assert clone._state is None
     np.testing.assert_array_equal(clone["grp1/vid1"].features, expected)
 
     read_fd, write_fd = os.pipe()
