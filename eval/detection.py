@@ -106,15 +106,23 @@ def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     return ap
 
 
-def _tiou_rows(ps: np.ndarray, pe: np.ndarray, gs: np.ndarray, ge: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """tIoU of each prediction with each GT of its row; -1 on padding.
-
-    ps, pe: (n,); gs, ge, valid: (n, G) -> (n, G). Same arithmetic as the reference."""
-    inter = np.clip(np.minimum(pe[:, None], ge) - np.maximum(ps[:, None], gs), 0, None)
-    union = (ge - gs) + (pe - ps)[:, None] - inter
+def _block_tiou(idx: np.ndarray, p_group: np.ndarray, p_s: np.ndarray, p_e: np.ndarray, group_start: np.ndarray,
+                group_size: np.ndarray, g_s: np.ndarray, g_e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """tIoU of predictions ``idx`` with every GT of their group, padded to the block's
+    widest group: (iou (n, w), -1 on padding; GT index (n, w)). Same arithmetic as the
+    reference: inter / ((gt length + prediction length) - inter)."""
+    g = p_group[idx]
+    w = int(group_size[g].max())
+    cols = np.arange(w)
+    valid = cols[None, :] < group_size[g][:, None]
+    gidx = np.minimum(group_start[g][:, None] + cols[None, :], len(g_s) - 1)
+    gs, ge = g_s[gidx], g_e[gidx]
+    ps, pe = p_s[idx][:, None], p_e[idx][:, None]
+    inter = np.clip(np.minimum(pe, ge) - np.maximum(ps, gs), 0, None)
+    union = (ge - gs) + (pe - ps) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = inter / union
-    return np.where(valid, iou, -1.0)
+    return np.where(valid, iou, -1.0), gidx
 
 
 def _flatten_predictions(predictions: Mapping[str, Sequence[Mapping[str, Any]]], class_index: dict[str, int],
@@ -181,7 +189,7 @@ def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[M
     videos = ann.subset(subset)
     num_t = len(thr)
 
-    # ---- ground truth of the subset: (class, video) groups padded to G_max ----
+    # ---- ground truth of the subset, sorted into (class, video) groups ----
     vid_ids = list(videos)
     vid_index = {v: i for i, v in enumerate(vid_ids)}
     g_vid, g_cls, g_s, g_e = _subset_gt([videos[v] for v in vid_ids])
@@ -191,15 +199,7 @@ def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[M
     gt_key, g_s, g_e, g_cls = gt_key[order], g_s[order], g_e[order], g_cls[order]
     group_keys, group_start, group_size = np.unique(gt_key, return_index=True, return_counts=True)
     n_groups = len(group_keys)
-    g_max = int(group_size.max()) if n_groups else 0
-    slot = np.arange(len(gt_key)) - np.repeat(group_start, group_size)
     grp_of_gt = np.repeat(np.arange(n_groups), group_size)
-    pad_s = np.zeros((n_groups, g_max))
-    pad_e = np.zeros((n_groups, g_max))
-    pad_valid = np.zeros((n_groups, g_max), bool)
-    pad_s[grp_of_gt, slot] = g_s
-    pad_e[grp_of_gt, slot] = g_e
-    pad_valid[grp_of_gt, slot] = True
     gt_classes = np.unique(g_cls)  # classes present in the subset's GT
     npos = np.bincount(g_cls, minlength=len(ann.classes)).astype(np.float64)
 
@@ -240,12 +240,10 @@ def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[M
     pair_pred, pair_gt, pair_iou = [], [], []
     for c0 in range(0, len(cand), _CHUNK):
         idx = cand[c0:c0 + _CHUNK]
-        g = p_group[idx]
-        w = int(group_size[g].max())  # pad only to this block's widest group
-        iou = _tiou_rows(p_s[idx], p_e[idx], pad_s[g, :w], pad_e[g, :w], pad_valid[g, :w])  # (n, w)
+        iou, gidx = _block_tiou(idx, p_group, p_s, p_e, group_start, group_size, g_s, g_e)  # (n, w)
         r, c = np.nonzero(iou >= thr_min)
         pair_pred.append(idx[r])
-        pair_gt.append(group_start[g[r]] + c)  # GT index, file order within a group
+        pair_gt.append(gidx[r, c])
         pair_iou.append(iou[r, c])
     tp = np.zeros((num_t, n_pred), bool)
     if pair_pred and sum(len(x) for x in pair_pred):
@@ -275,8 +273,8 @@ def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[M
 
     recall = None
     if recall_top_k:
-        recall = _topk_recall(recall_top_k, thr, p_group, p_s, p_e, pad_s, pad_e, pad_valid, group_keys,
-                              group_size, n_vid, gt_classes, npos)
+        recall = _topk_recall(recall_top_k, thr, p_group, p_s, p_e, group_start, group_size, g_s, g_e,
+                              grp_of_gt, g_cls, gt_classes, npos)
 
     return DetectionResult(tiou_thresholds=thr, mAP=mAP, average_mAP=float(mAP.mean()), per_class_AP=per_class,
                            subset=subset, num_videos=len(vid_ids), num_gt=len(g_cls), num_predictions=n_pred,
@@ -340,30 +338,28 @@ def _greedy_match(pair_pred: np.ndarray, pair_gt: np.ndarray, pair_iou: np.ndarr
         tp[t_i, pair_pred[a:b][j_i]] = True
 
 
-def _topk_recall(top_k, thr, p_group, p_s, p_e, pad_s, pad_e, pad_valid, group_keys, group_size, n_vid,
+def _topk_recall(top_k, thr, p_group, p_s, p_e, group_start, group_size, g_s, g_e, grp_of_gt, g_cls,
                  gt_classes, npos) -> dict[int, np.ndarray]:
     """Recall when keeping, per video and class, the k x #GT best-scored predictions
     (ActionFormer's Recall@kx), averaged over classes. Predictions arrive class-ranked."""
-    n_groups = len(group_keys)
     inside = np.nonzero(p_group >= 0)[0]
     g = p_group[inside]
     by_group = np.argsort(g, kind="stable")
     gs = g[by_group]
     rank_in_group = np.empty(len(inside), np.int64)
     rank_in_group[by_group] = np.arange(len(inside)) - np.searchsorted(gs, gs, side="left")
-    group_cls = group_keys // n_vid
     out: dict[int, np.ndarray] = {}
     for k in top_k:
         sel = inside[rank_in_group < int(k) * group_size[g]]
-        best = np.full((n_groups, pad_s.shape[1]), -1.0)  # best tIoU reached by each GT
+        best = np.full(len(g_s), -1.0)  # best tIoU reached by each GT
         for c0 in range(0, len(sel), _CHUNK):
-            idx = sel[c0:c0 + _CHUNK]
-            gi = p_group[idx]
-            np.maximum.at(best, gi, _tiou_rows(p_s[idx], p_e[idx], pad_s[gi], pad_e[gi], pad_valid[gi]))
-        covered = (best[None] >= thr[:, None, None]) & pad_valid[None]  # (T, groups, G)
-        per_group = covered.sum(axis=2)  # (T, groups)
+            iou, gidx = _block_tiou(sel[c0:c0 + _CHUNK], p_group, p_s, p_e, group_start, group_size, g_s, g_e)
+            ok = iou >= 0
+            np.maximum.at(best, gidx[ok], iou[ok])
+        covered = best[None, :] >= thr[:, None]  # (T, num GT)
         per_class = np.zeros((len(thr), len(npos)))
-        np.add.at(per_class.T, group_cls, per_group.T)
+        for t in range(len(thr)):
+            per_class[t] = np.bincount(g_cls, weights=covered[t], minlength=len(npos))
         out[int(k)] = (per_class[:, gt_classes] / npos[gt_classes]).mean(axis=1) if len(gt_classes) \
             else np.zeros(len(thr))
     return out
