@@ -16,6 +16,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
+from tad.errors import TadInputError
 from tad.eval.annotations import load_annotations
 from tad.eval.detection import DEFAULT_TIOU_THRESHOLDS, evaluate_detections
 from tad.eval.registry import METRICS
@@ -45,13 +46,16 @@ class DetectionMAP(BaseMetric):
 
     Detections of one video spread over several items (sliding windows) are pooled."""
 
-    def __init__(self, ann_file: str, subset: str | None = "test",
+    def __init__(self, ann_file: str | None, subset: str | None = "test",
                  tiou_thresholds: Sequence[float] = DEFAULT_TIOU_THRESHOLDS, out_file: str | None = None,
                  recall_top_k: Sequence[int] | None = None, collect_device: str = "cpu",
                  prefix: str | None = None, collect_dir: str | None = None) -> None:
         # a placeholder prefix silences mmengine's "prefix is not set" warning; keys stay bare
         super().__init__(collect_device=collect_device, prefix=prefix or "tad", collect_dir=collect_dir)
         self.prefix = prefix
+        if not ann_file:
+            raise TadInputError("DetectionMAP", "ann_file is not set (set the config's top-level ann_file "
+                                                "or the evaluator's ann_file)")
         self.ann_file = str(ann_file)
         self.annotations = load_annotations(ann_file)
         self.subset = subset

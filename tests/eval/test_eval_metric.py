@@ -58,3 +58,11 @@ def test_import_tad_eval_stays_light():
             "bad = [m for m in ('torch', 'mmengine', 'matplotlib') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_metric_needs_ann_file():
+    from tad.errors import TadInputError
+    from tad.eval.metric import DetectionMAP
+
+    with pytest.raises(TadInputError, match="ann_file is not set"):
+        DetectionMAP(ann_file=None)
