@@ -205,13 +205,30 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
+def _die_with_parent() -> None:
+    """Decoder processes must not outlive a main process killed with SIGKILL."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # not Linux: the ppid checks below still end the worker
+        pass
+
+
 def _worker_loop(task_q, out_q, beat) -> None:
     """Decoder process: take tasks until None; every message refreshes the heartbeat."""
+    parent = os.getppid()
+    _die_with_parent()
     if not os.environ.get("TAD_DECODER_LOG"):
         # ffmpeg/decord print multi-line native noise for bad files; our one line per video says it
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
+
+    def orphaned() -> bool:
+        return os.getppid() != parent
 
     def put(msg) -> None:
         while True:
@@ -220,10 +237,17 @@ def _worker_loop(task_q, out_q, beat) -> None:
                 beat.value = time.time()
                 return
             except queue.Full:  # the model is the bottleneck: waiting is progress
+                if orphaned():
+                    os._exit(1)
                 beat.value = time.time()
 
     while True:
-        task = task_q.get()
+        try:
+            task = task_q.get(timeout=1.0)
+        except queue.Empty:
+            if orphaned():
+                os._exit(1)
+            continue
         if task is None:
             break
         beat.value = time.time()
