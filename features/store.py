@@ -40,7 +40,7 @@ import numpy as np
 from tad.errors import TadInputError
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "VideoFeatures", "FeatureStore",
+    "FORMAT", "FORMAT_VERSION", "VideoFeatures", "FeatureStore", "FeatureStoreWriter",
     "escape_id", "unescape_id", "decode_attrs", "open_h5_readonly",
 ]
 
@@ -367,3 +367,12 @@ class _OpenState:
             self._map.close()
             self._map = None
         self.h5.close()
+
+
+def __getattr__(name: str):
+    """``from tad.features.store import FeatureStoreWriter`` works too (contract C2);
+    the writer lives in ``tad.features.store_writer``."""
+    if name == "FeatureStoreWriter":
+        from tad.features.store_writer import FeatureStoreWriter
+        return FeatureStoreWriter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

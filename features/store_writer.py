@@ -22,9 +22,10 @@ may differ between runs.
 Distributed runs: every rank builds a writer with its ``rank`` and ``world_size``
 and writes its own videos as parts (all ranks share the parts folder, so it works
 across machines on a shared filesystem). ``finalize`` writes a ``rank-<r>.done``
-marker; rank 0 waits for all ranks (``torch.distributed.barrier`` when a process
-group is initialised, else by polling the markers) and merges. With a process group,
-the constructor and ``finalize`` are collective calls.
+marker; rank 0 polls until every rank's marker is there, then merges. When a
+torch.distributed process group is initialised, the constructor is a collective
+call (a barrier after rank 0's ``overwrite`` wipe and after stale markers are
+cleared); without one, start rank 0's ``overwrite`` run first.
 """
 from __future__ import annotations
 
@@ -155,8 +156,10 @@ class FeatureStoreWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if overwrite and self.rank == 0:
             self._remove_everything()
+        # This rank's marker from an earlier interrupted run: we are not done.
+        (self.parts_dir / f"rank-{self.rank}.done").unlink(missing_ok=True)
         if self._use_dist:
-            _barrier()  # rank 0 has wiped (overwrite) before anyone looks at the state
+            _barrier()  # rank 0 has wiped (overwrite) and no stale marker is left
         elif overwrite and self.rank != 0:
             self._wait_for_fresh_parts()
 
@@ -167,8 +170,6 @@ class FeatureStoreWriter:
         self._prepare_parts_dir()
         self._part_ids, self._part_failed = self._scan_parts()
         self._completed = set(self._existing_ids) | set(self._part_ids)
-        # Clear this rank's marker from an earlier interrupted run: we are not done.
-        (self.parts_dir / f"rank-{self.rank}.done").unlink(missing_ok=True)
 
     # ---- settings --------------------------------------------------------------
     def _normalise_meta(self, meta: Mapping[str, Any]) -> dict:
@@ -409,19 +410,17 @@ class FeatureStoreWriter:
 
     # ---- finalize ----------------------------------------------------------------
     def finalize(self) -> Path:
-        """Merge everything into one store at ``path`` (rank 0; other ranks mark done and return)."""
+        """Merge everything into one store at ``path``. Rank 0 waits for every rank's
+        marker, then merges; other ranks write their marker and return at once (no
+        collective call here: ranks may finish hours apart, beyond any barrier timeout)."""
         if self._finalized:
             return self.path
         _atomic_write_bytes(self.parts_dir / f"rank-{self.rank}.done",
                             json.dumps({"rank": self.rank, "world_size": self.world_size}).encode(), self._tmp_tag)
-        if self._use_dist:
-            _barrier()
-        elif self.rank == 0 and self.world_size > 1:
-            self._wait_for_ranks()
         if self.rank == 0:
+            if self.world_size > 1:
+                self._wait_for_ranks()
             self._merge()
-        if self._use_dist:
-            _barrier()  # every rank returns with the store in place
         self._finalized = True
         return self.path
 

@@ -57,8 +57,8 @@ def test_rank0_waits_for_other_ranks_in_process(tmp_path):
 
 @pytest.mark.slow
 def test_two_ranks_with_gloo_process_group(tmp_path):
-    """Under torchrun-like env with a real (CPU, gloo) process group, finalize uses barriers
-    and both ranks return with the merged store in place."""
+    """Under a torchrun-like env with a real (CPU, gloo) process group: the writer's
+    constructor barrier works on CPU and rank 0 merges both ranks' videos."""
     import socket
 
     single = tmp_path / "single.h5"

@@ -109,6 +109,13 @@ def test_id_escaping_round_trip(tmp_path, vid):
     np.testing.assert_array_equal(store[vid].features, np.ones((2, 4)))
 
 
+def test_contract_import_path():
+    from tad.features import store, store_writer
+    from tad.features.store import FeatureStoreWriter as Exported
+
+    assert Exported is store_writer.FeatureStoreWriter and "FeatureStoreWriter" in store.__all__
+
+
 def test_escape_rule_is_the_documented_one():
     assert escape_id("a/b") == "a%2Fb"
     assert escape_id("50%") == "50%25"
