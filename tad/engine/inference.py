@@ -41,13 +41,13 @@ def resolve_subset(cfg, split: str) -> str:
 
 def load_detector(cfg, checkpoint: str | os.PathLike, device: str = "cpu") -> tuple[torch.nn.Module, list | None]:
     """Build ``cfg.model``, load ``checkpoint`` strictly; returns (model in eval mode, class names or None)."""
-    from mmengine.runner.checkpoint import _load_checkpoint
+    from tad.compat.mmengine_fixes import load_trusted_checkpoint
 
     path = Path(checkpoint)
     if not path.is_file():
         raise TadInputError(path, "checkpoint not found")
     try:
-        ckpt = _load_checkpoint(str(path), map_location="cpu")
+        ckpt = load_trusted_checkpoint(str(path), map_location="cpu")  # our own run's output
     except Exception as exc:
         raise TadInputError(path, f"cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tad.cli import main
+from tad.eval.annotations import load_annotations
+from tad.eval.detection import evaluate_detections
+from tad.eval.results import load_predictions
+
+
+@pytest.mark.slow
+def test_train_run_saves_epoch_and_best_checkpoints(trained_run):
+    work_dir, best = trained_run
+    assert best.name == "best_average_mAP_epoch_1.pth"
+    assert (work_dir / "epoch_1.pth").is_file() and (work_dir / "last_checkpoint").is_file()
+    ckpt = torch.load(best, map_location="cpu", weights_only=False)
+    assert list(ckpt["meta"]["dataset_meta"]["classes"]) == ["jump", "throw", "run"]
+    assert "ema_state_dict" in ckpt  # the EMA hook ran; state_dict holds the EMA weights
+    logs = list(work_dir.glob("*/*.log"))
+    assert logs and "average_mAP" in logs[0].read_text()
+
+
+@pytest.mark.slow
+def test_eval_cli_writes_predictions_metrics_and_table(trained_run, tiny_dataset, tiny_options, tmp_path):
+    work_dir, best = trained_run
+    ann_file, _ = tiny_dataset
+    out, metrics = tmp_path / "preds.json", tmp_path / "metrics.json"
+    result = CliRunner().invoke(main, ["eval", "tiny_test.py", str(best), "--out", str(out), "--metrics-out",
+                                       str(metrics), "--device", "cpu", "--cfg-options", *tiny_options])
+    assert result.exit_code == 0, result.output
+    assert "mAP (%)" in result.output and "0.30" in result.output and "Avg" in result.output
+    ann = load_annotations(ann_file)
+    predictions = load_predictions(out, classes=ann.classes)
+    assert set(predictions) == set(ann.subset("test"))
+    assert all(0 <= seg["segment"][0] <= seg["segment"][1] <= ann.videos[vid].duration + 1e-6
+               for vid, segs in predictions.items() for seg in segs)
+    written = json.loads(metrics.read_text())
+    assert set(written) >= {"tiou_thresholds", "mAP", "average_mAP", "per_class_AP"}
+    rescored = evaluate_detections(ann, predictions, subset="test")
+    assert written["average_mAP"] == pytest.approx(rescored.average_mAP, abs=1e-9)
+    # the exported weights are the ones validation scored when it kept this checkpoint (EMA)
+    ckpt = torch.load(best, map_location="cpu", weights_only=False)
+    best_score = ckpt["message_hub"]["runtime_info"]["best_score"]
+    assert written["average_mAP"] == pytest.approx(best_score, abs=1e-6)
+
+
+def test_eval_cli_bad_checkpoint_is_one_line_error(tiny_options, tmp_path):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(main, ["eval", "tiny_test.py", str(bad), "--out", str(tmp_path / "p.json"),
+                                       "--cfg-options", *tiny_options])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "broken.pth" in lines[0]
+
+
+@pytest.mark.slow
+def test_eval_cli_missing_feature_store_is_one_line_error(trained_run, tiny_dataset, tmp_path):
+    ann_file, _ = tiny_dataset
+    result = CliRunner().invoke(main, ["eval", "tiny_test.py", str(trained_run[1]), "--cfg-options",
+                                       f"ann_file={ann_file}", f"feature_store={tmp_path / 'none.h5'}"])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {tmp_path / 'none.h5'}: feature_store not found " \
+                                    "(set it with --cfg-options feature_store=PATH)"
