@@ -36,7 +36,8 @@ META = dict(backbone="tiny3d", checkpoint_name="tiny.pth", checkpoint_sha256="ab
             options={"clip_len": 16, "clip_stride": 4, "fps": 30, "workers": 1})
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run the loop; returns the number of videos written by this call."""
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--videos", type=int, default=12)
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--die-before-cleanup", action="store_true")
     parser.add_argument("--fail-every", type=int, default=0)
     parser.add_argument("--dist", action="store_true", help="init a gloo process group from env (RANK, ...)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.dist:
         import torch.distributed as dist
         dist.init_process_group("gloo")
@@ -73,6 +74,7 @@ def main() -> None:
 
     writer = FeatureStoreWriter(args.out, META, rank=args.rank, world_size=args.world_size, poll_interval=0.05)
     done = writer.completed
+    wrote = 0
     for i in range(args.videos):
         if i % args.world_size != args.rank:
             continue
@@ -84,11 +86,14 @@ def main() -> None:
             continue
         writer.write_video(vid, feats, stamps, attrs)
         print(f"wrote {vid}", flush=True)
+        wrote += 1
         if args.sleep:
             time.sleep(args.sleep)
     writer.finalize()
     print("finalized", flush=True)
+    return wrote
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
+    sys.exit(0)
