@@ -4,7 +4,7 @@ Both heads run the same conv stack on every level: ``num_layers - 1`` masked con
 ReLU layers, then an output conv. The classification head emits per-step class logits
 (sigmoid; bias initialised to the prior probability 0.01 so early focal loss is sane). The
 regression head emits distances to start and end in units of the level's stride,
-``relu(scale_l * y)`` with a learned scale per level.
+``relu(scale_l * y)`` with a learned scale per level (output bias starts at ``init_distance``).
 """
 from __future__ import annotations
 
@@ -58,10 +58,13 @@ class RegressionHead(nn.Module):
     """levels: list of (B, T_l, D) -> list of (B, T_l, 2) non-negative (start, end) distances in strides."""
 
     def __init__(self, embed_dim: int, num_levels: int, head_dim: int | None = None, num_layers: int = 3,
-                 kernel_size: int = 3, with_ln: bool = True):
+                 kernel_size: int = 3, with_ln: bool = True, init_distance: float = 1.0):
         super().__init__()
         head_dim = head_dim or embed_dim
         self.stack = _ConvStack(embed_dim, head_dim, 2, num_layers, kernel_size, with_ln)
+        # start at about one stride on each side, inside ReLU's live zone (an output stuck
+        # below zero for every positive point never receives a gradient)
+        nn.init.constant_(self.stack.out.bias, init_distance)
         self.scales = nn.Parameter(torch.ones(num_levels))
 
     def forward(self, levels: list[torch.Tensor], masks: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -67,5 +67,6 @@ class SegmentPostProcessor:
                                                kept_labels[:self.max_seg_num])
         if self.voting_thresh > 0:
             kept_segs = score_voting(kept_segs, kept_labels, seconds, scores, labels, self.voting_thresh)
+            kept_segs = kept_segs.clamp(0.0, float(duration))  # rounding of the weighted mean
         return dict(video_id=video_id, segments=kept_segs.reshape(-1, 2).float(),
                     scores=kept_scores.float(), labels=kept_labels.long())

@@ -43,6 +43,7 @@ model = dict(
     reg_head=dict(
         type='RegressionHead',  # shared across levels; relu(scale_l * y) distances in strides
         head_dim=None, num_layers=3, kernel_size=3, with_ln=True,
+        init_distance=1.0,     # output bias: distances start near one stride (keeps ReLU alive)
     ),
     assigner=dict(
         type='PointAssigner',  # all values in input grid steps
