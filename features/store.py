@@ -369,6 +369,39 @@ class _OpenState:
         self.h5.close()
 
 
+
+def describe(store: FeatureStore) -> str:
+    """A few lines summarising a store (``python -m tad.features.store PATH``)."""
+    attrs = store.attrs
+    lines = [f"{store.path}: {len(store)} videos, backbone {attrs.get('backbone')!r}, "
+             f"checkpoint {attrs.get('checkpoint_name') or '-'}, tad {attrs.get('tad_version')}"]
+    if len(store):
+        steps = [store.num_steps(vid) for vid in store.videos]
+        grid = store.spatial_grid
+        shape = f"(T, {store.feature_dim})" if grid is None else f"(T, {store.feature_dim}, {grid}, {grid})"
+        lines.append(f"features {shape} {attrs.get('dtype', '')}, T from {min(steps)} to {max(steps)} "
+                     f"({sum(steps)} in all)")
+    options = attrs.get("options") or {}
+    if options:
+        lines.append("options: " + ", ".join(f"{k}={v}" for k, v in sorted(options.items())))
+    for key, reason in store.failed.items():
+        lines.append(f"failed: {key}: {reason}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    for arg in sys.argv[1:] or ["--help"]:
+        if arg in ("-h", "--help"):
+            print("usage: python -m tad.features.store STORE.h5 [...]  (summary of each feature store)")
+            continue
+        try:
+            print(describe(FeatureStore(arg)))
+        except TadInputError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            sys.exit(1)
+
 def __getattr__(name: str):
     """``from tad.features.store import FeatureStoreWriter`` works too (contract C2);
     the writer lives in ``tad.features.store_writer``."""

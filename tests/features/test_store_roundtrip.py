@@ -226,3 +226,16 @@ def test_dataloader_workers_each_open_their_own_handle(tmp_path):
     assert len(pids) == 2 and os.getpid() not in pids
     expected = np.stack([store[v].features[2:10].astype(np.float32) for v in vids])
     np.testing.assert_array_equal(feats, expected)
+
+
+def test_describe_summarises_store(tmp_path):
+    from tad.features.store import describe
+
+    path = write_store(tmp_path / "f.h5", n=3)
+    with FeatureStoreWriter(path, META) as writer:
+        writer.mark_failed("/videos/bad.mp4", "zero frames")
+    lines = describe(FeatureStore(path)).splitlines()
+    assert lines[0] == f"{path}: 3 videos, backbone 'tiny3d', checkpoint tiny.pth, tad 0.1.0"
+    assert lines[1] == "features (T, 24) float16, T from 20 to 26 (69 in all)"
+    assert lines[2] == "options: clip_len=16, clip_stride=4, fps=30, workers=1"
+    assert lines[3] == "failed: /videos/bad.mp4: zero frames"
