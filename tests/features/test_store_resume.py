@@ -152,11 +152,11 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path):
     rng = random.Random(1234)
     kills = 0
     for attempt in range(3):
-        proc = subprocess.Popen(loop_cmd(path, "--videos", "10", "--sleep", "0.03"), env=loop_env(),
+        proc = subprocess.Popen(loop_cmd(path, "--videos", "10", "--sleep", "0.08"), env=loop_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # wait for the first video of this attempt (python start-up varies), then a random delay
         first = proc.stdout.readline()
-        time.sleep(rng.uniform(0.0, 0.4))
+        time.sleep(rng.uniform(0.0, 0.5))  # a run lasts >= 0.8 s after its first video
         proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate(timeout=60)
         kills += proc.returncode == -signal.SIGKILL
