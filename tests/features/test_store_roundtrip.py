@@ -94,7 +94,12 @@ def test_gzip_compression_round_trip(tmp_path):
     with h5py.File(path, "r") as h5:
         assert h5["videos"][escape_id("grp1/vid1")]["features"].compression == "gzip"
     vid, feats, _, _ = video_data(1)
-    np.testing.assert_array_equal(FeatureStore(path)[vid].features, feats.astype(np.float16))
+    store = FeatureStore(path)
+    np.testing.assert_array_equal(store[vid].features, feats.astype(np.float16))
+    np.testing.assert_array_equal(store.read(vid, 3, 9).features, feats[3:9].astype(np.float16))
+    assert store._entry(vid).features.offset is None  # chunked: read through h5py
+    plain = FeatureStore(write_store(tmp_path / "p.h5", n=2))
+    assert plain._entry(vid).features.offset is not None  # contiguous: read through the memory map
 
 
 @pytest.mark.parametrize("vid", ["a/b/c", "100%/x", ".hidden", "..", "plain", "sp ace/ü", "a%2Fb"])
