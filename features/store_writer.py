@@ -37,7 +37,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import h5py
 import numpy as np
@@ -57,8 +57,6 @@ IGNORED_OPTION_KEYS = frozenset({
     "recursive", "exts", "ext", "video_list", "compression",
 })
 _META_KEYS = ("backbone", "checkpoint_name", "checkpoint_sha256")
-_VIDEO_ATTR_KEYS = ("fps", "num_frames", "duration", "source_path", "source_size", "source_mtime", "padded")
-_DTYPES = ("float16", "float32", "float64", "bfloat16")
 
 
 def parts_dir_for(path: str | os.PathLike) -> Path:
