@@ -23,11 +23,12 @@ def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
 
 def band_mask(window_size: int, device=None) -> torch.Tensor:
-    """(w, 3w) bool: query i of a block may see key j of [previous, own, next] block."""
-    w = window_size
+    """(w, w + 2*(w//2)) bool: query i of a block may see key j of the block's key span,
+    which starts w//2 steps before the block."""
+    w, half = window_size, window_size // 2
     q = torch.arange(w, device=device)[:, None]
-    k = torch.arange(3 * w, device=device)[None, :] - w
-    return (k - q).abs() <= w // 2
+    k = torch.arange(w + 2 * half, device=device)[None, :] - half
+    return (k - q).abs() <= half
 
 
 def blocked_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -39,29 +40,23 @@ def blocked_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     Returns (B, H, T, S, d); queries with no valid key in reach get zeros.
     """
     b, h, t, s, d = q.shape
-    w = window_size
+    w, half = window_size, window_size // 2
+    span = w + 2 * half  # keys a query block can reach
     num_blocks = -(-t // w)
     pad = num_blocks * w - t
-    # one extra empty block on each side for the neighbour keys
-    q = F.pad(q, (0, 0, 0, 0, 0, pad))
-    k = F.pad(k, (0, 0, 0, 0, w, pad + w))
-    v = F.pad(v, (0, 0, 0, 0, w, pad + w))
-    key_valid = F.pad(mask, (w, pad + w), value=False)  # (B, T + pad + 2w)
+    q = F.pad(q, (0, 0, 0, 0, 0, pad)).reshape(b, h, num_blocks, w * s, d)  # (B, H, nb, w*S, d)
+    # keys padded by half a window on each side, then overlapping spans of w + 2*half steps every w
+    k = F.pad(k, (0, 0, 0, 0, half, pad + half)).unfold(2, span, w)  # (B, H, nb, S, d, span)
+    v = F.pad(v, (0, 0, 0, 0, half, pad + half)).unfold(2, span, w)
+    k = k.permute(0, 1, 2, 5, 3, 4).reshape(b, h, num_blocks, span * s, d)  # (B, H, nb, span*S, d)
+    v = v.permute(0, 1, 2, 5, 3, 4).reshape(b, h, num_blocks, span * s, d)
+    key_valid = F.pad(mask, (half, pad + half), value=False).unfold(1, span, w)  # (B, nb, span)
 
-    q = q.reshape(b, h, num_blocks, w * s, d)  # (B, H, nb, w*S, d)
-    k = k.reshape(b, h, num_blocks + 2, w, s, d)
-    v = v.reshape(b, h, num_blocks + 2, w, s, d)
-    key_valid = key_valid.reshape(b, num_blocks + 2, w)
-    # keys of blocks n-1, n, n+1 for query block n
-    k = torch.cat([k[:, :, :-2], k[:, :, 1:-1], k[:, :, 2:]], dim=3).reshape(b, h, num_blocks, 3 * w * s, d)
-    v = torch.cat([v[:, :, :-2], v[:, :, 1:-1], v[:, :, 2:]], dim=3).reshape(b, h, num_blocks, 3 * w * s, d)
-    key_valid = torch.cat([key_valid[:, :-2], key_valid[:, 1:-1], key_valid[:, 2:]], dim=2)  # (B, nb, 3w)
+    allowed = band_mask(w, q.device)[None, None] & key_valid[:, :, None, :]  # (B, nb, w, span)
+    allowed = allowed[:, :, :, None, :, None].expand(b, num_blocks, w, s, span, s)
+    allowed = allowed.reshape(b, 1, num_blocks, w * s, span * s)
 
-    allowed = band_mask(w, q.device)[None, None] & key_valid[:, :, None, :]  # (B, nb, w, 3w)
-    allowed = allowed[:, :, :, None, :, None].expand(b, num_blocks, w, s, 3 * w, s)
-    allowed = allowed.reshape(b, 1, num_blocks, w * s, 3 * w * s)
-
-    scores = torch.matmul(q, k.transpose(-1, -2)) * (d ** -0.5)  # (B, H, nb, w*S, 3w*S)
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (d ** -0.5)  # (B, H, nb, w*S, span*S)
     scores = scores.float().masked_fill(~allowed, float("-inf"))
     attn = torch.softmax(scores, dim=-1)
     attn = torch.nan_to_num(attn, nan=0.0).to(v.dtype)  # rows without any valid key

@@ -86,7 +86,7 @@ def test_memory_is_linear_in_length(monkeypatch):
     large = _score_elements(monkeypatch, 19 * 160, window=window)
     assert large == 8 * small  # 8x longer -> 8x larger intermediates
     t = 19 * 160
-    assert large == t * 3 * window  # (T/w blocks) x w queries x 3w keys: O(T * w), never T x T
+    assert large == t * (2 * window - 1)  # (T/w blocks) x w queries x (2w - 1) keys: O(T * w), never T x T
     assert large < t * t / 50
 
 
