@@ -14,7 +14,8 @@ both, ``--fps`` is the fallback for videos the annotation lacks).
 Arrays stored transposed, (C, T), are detected when unambiguous: the feature dimension
 is the one shared by every file (or ``feature_dim`` when given), or, for a lone
 file, the dimension that matches the annotation's duration. (1, T, C) arrays are
-squeezed. One bad file is recorded as failed and the import goes on.
+squeezed. Several folders (RGB and flow streams) are concatenated along C. One bad
+file is recorded as failed and the import goes on.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -226,6 +227,21 @@ def orient(array: np.ndarray, path: Path, feature_dim: int | None, expected_step
     return array
 
 
+MAX_STREAM_LENGTH_GAP = 2  # clips; two-stream releases often differ by one at the end
+
+
+def _concat_streams(streams: list[np.ndarray], path: Path) -> np.ndarray:
+    """Per-video streams -> one array, concatenated along C. (T, sum C[, g, g])"""
+    if len(streams) == 1:
+        return streams[0]
+    steps = [s.shape[0] for s in streams]
+    if max(steps) - min(steps) > MAX_STREAM_LENGTH_GAP:
+        raise TadInputError(path, f"streams have different lengths {steps} (more than {MAX_STREAM_LENGTH_GAP} apart)")
+    if len({s.shape[2:] for s in streams}) > 1:
+        raise TadInputError(path, f"streams have different spatial grids {[s.shape[2:] for s in streams]}")
+    return np.concatenate([s[:min(steps)] for s in streams], axis=1)
+
+
 def _expected_steps(info: VideoInfo | None, fps: float, opts: ImportOptions) -> float | None:
     if info is None or info.duration is None:
         return None
@@ -233,9 +249,12 @@ def _expected_steps(info: VideoInfo | None, fps: float, opts: ImportOptions) -> 
     return max(1.0, (info.duration * fps - span) / opts.clip_stride + 1)
 
 
-def _check_options(src_dir: Path, opts: ImportOptions, video_info: dict | None) -> None:
+def _check_folder(src_dir: Path) -> None:
     if not src_dir.is_dir():
         raise TadInputError(src_dir, "feature folder not found" if not src_dir.exists() else "not a folder")
+
+
+def _check_options(src_dir: Path, opts: ImportOptions, video_info: dict | None) -> None:
     if opts.ext not in EXTENSIONS:
         raise TadInputError(src_dir, f"unsupported --ext {opts.ext!r} (npy, npz or pt)")
     if video_info is None and opts.fps is None:
@@ -247,22 +266,42 @@ def _check_options(src_dir: Path, opts: ImportOptions, video_info: dict | None) 
             raise TadInputError(src_dir, f"--{name.replace('_', '-')} must be >= 1")
 
 
-def import_features(src_dir: str | os.PathLike, out_path: str | os.PathLike, opts: ImportOptions,
-                    video_info: dict[str, VideoInfo] | None = None, fps_from_name: str | None = None,
-                    progress: bool = True, on_failure: Callable[[str, str], None] | None = None) -> ImportSummary:
-    """Convert every ``*.<ext>`` file under ``src_dir`` into the store at ``out_path``
+def _source_dim(files: Iterable[Path], opts: ImportOptions) -> int | None:
+    shapes = []
+    for path in files:  # headers only
+        try:
+            shapes.append(_array_shape(path, opts.ext, opts.key))
+        except Exception:  # noqa: BLE001 - reported when the file itself is imported
+            continue
+    return infer_feature_dim(shapes)
+
+
+def import_features(src_dirs: str | os.PathLike | Sequence[str | os.PathLike], out_path: str | os.PathLike,
+                    opts: ImportOptions, video_info: dict[str, VideoInfo] | None = None,
+                    fps_from_name: str | None = None, progress: bool = True,
+                    on_failure: Callable[[str, str], None] | None = None) -> ImportSummary:
+    """Convert every ``*.<ext>`` file under ``src_dirs`` into the store at ``out_path``
     (resumable: videos already there are skipped). ``video_info`` (from
-    ``read_video_info``) gives per-video fps/duration."""
+    ``read_video_info``) gives per-video fps/duration.
+
+    Several folders (e.g. RGB and optical-flow streams) are concatenated along C per
+    video, in the order given; ids come from the first folder, and streams whose
+    lengths differ by up to ``MAX_STREAM_LENGTH_GAP`` clips are cut to the shortest."""
     started = time.monotonic()
-    src_dir = Path(src_dir)
-    _check_options(src_dir, opts, video_info)
-    files = find_feature_files(src_dir, opts.ext, opts.recursive)
-    if not files:
-        raise TadInputError(src_dir, f"no .{opts.ext} files found" + ("" if opts.recursive else " (try --recursive)"))
+    sources = [Path(src_dirs)] if isinstance(src_dirs, (str, os.PathLike)) else [Path(d) for d in src_dirs]
+    if not sources:
+        raise TadInputError(".", "no feature folder given")
+    for src in sources:
+        _check_folder(src)
+    _check_options(sources[0], opts, video_info)
+    by_source = [{path.relative_to(src).with_suffix("").as_posix(): path
+                  for path in find_feature_files(src, opts.ext, opts.recursive)} for src in sources]
+    if not by_source[0]:
+        raise TadInputError(sources[0], f"no .{opts.ext} files found" + ("" if opts.recursive else " (try --recursive)"))
     span = (opts.clip_len - 1) * opts.frame_interval + 1
     options = dict(source="import", clip_len=opts.clip_len, clip_stride=opts.clip_stride,
                    frame_interval=opts.frame_interval, span=span, fps=opts.fps, fps_from=fps_from_name,
-                   key=opts.key, ext=opts.ext, store_dtype=opts.dtype)
+                   key=opts.key, ext=opts.ext, store_dtype=opts.dtype, streams=len(sources))
     writer = FeatureStoreWriter(out_path, dict(backbone=opts.backbone, checkpoint_name="", checkpoint_sha256="",
                                                options=options),
                                 overwrite=opts.overwrite, dtype=opts.dtype, compression=opts.compression)
@@ -275,30 +314,29 @@ def import_features(src_dir: str | os.PathLike, out_path: str | os.PathLike, opt
         if on_failure is not None:
             on_failure(key, reason)
 
-    ids = {path: path.relative_to(src_dir).with_suffix("").as_posix() for path in files}
-    todo = [path for path in files if ids[path] not in writer.completed]
-    summary.skipped = [ids[path] for path in files if ids[path] in writer.completed]
-
-    feature_dim = opts.feature_dim
-    if feature_dim is None:
-        shapes = []
-        for path in files:  # headers only
-            try:
-                shapes.append(_array_shape(path, opts.ext, opts.key))
-            except Exception:  # noqa: BLE001 - reported when the file itself is imported
-                continue
-        feature_dim = infer_feature_dim(shapes)
+    ids = sorted(by_source[0])
+    todo = [vid for vid in ids if vid not in writer.completed]
+    summary.skipped = [vid for vid in ids if vid in writer.completed]
+    # C of each stream: given (one stream only) or shared by that stream's files
+    dims = [opts.feature_dim if opts.feature_dim is not None and len(sources) == 1 else
+            _source_dim(files.values(), opts) for files in by_source]
 
     from tqdm import tqdm
-    for path in tqdm(todo, desc="import", unit="video", disable=not progress):
-        vid = ids[path]
+    for vid in tqdm(todo, desc="import", unit="video", disable=not progress):
+        path = by_source[0][vid]
         try:
             info = _lookup(video_info, vid) if video_info is not None else None
             fps = (info.fps if info is not None else None) or opts.fps
             if fps is None:
                 where = fps_from_name or "the annotation file"
                 raise TadInputError(path, f"no fps for video {vid!r} in {where} (give --fps as a fallback)")
-            array = orient(load_array(path, opts.ext, opts.key), path, feature_dim, _expected_steps(info, fps, opts))
+            expected = _expected_steps(info, fps, opts)
+            streams = []
+            for src, files, dim in zip(sources, by_source, dims):
+                if vid not in files:
+                    raise TadInputError(path, f"no .{opts.ext} file for this video in {src}")
+                streams.append(orient(load_array(files[vid], opts.ext, opts.key), files[vid], dim, expected))
+            array = _concat_streams(streams, path)
             if array.shape[0] < 1:
                 raise TadInputError(path, "empty feature array (T = 0)")
             if not np.issubdtype(array.dtype, np.number):
@@ -313,7 +351,7 @@ def import_features(src_dir: str | os.PathLike, out_path: str | os.PathLike, opt
             writer.write_video(vid, array, stamps, attrs)
             summary.done.append(vid)
         except TadInputError as exc:
-            failed(path, exc.problem)
+            failed(path, exc.problem if Path(exc.path) == path else f"{exc.path}: {exc.problem}")
         except (ValueError, OSError, KeyError, EOFError, RuntimeError, zipfile.BadZipFile) as exc:
             text = str(exc).strip().splitlines()
             failed(path, text[0] if text else type(exc).__name__)

@@ -20,6 +20,8 @@ Examples:
       --fps-from thumos14.json --clip-len 16 --clip-stride 4
   # one frame rate for every video, float32 storage, .npz files holding 'feats'
   tad import-features feats/ -o feats.h5 --fps 30 --ext npz --key feats --dtype float32
+  # separate RGB and flow streams, concatenated per video (1024 + 1024 -> 2048)
+  tad import-features i3d_rgb/ i3d_flow/ -o i3d.h5 --fps-from thumos14.json
 
 \b
 Timestamps: clip i is centred at (i * clip_stride + span / 2) / fps seconds,
@@ -29,7 +31,7 @@ span = (clip_len - 1) * frame_interval + 1 (16-frame clips every 4 frames:
 files, --feature-dim, or matching the annotated duration). Re-running resumes;
 unreadable files are listed as failed and the run goes on.""",
 )
-@click.argument("npy_dir", type=click.Path(path_type=Path))
+@click.argument("npy_dirs", metavar="NPY_DIR...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="HDF5 feature store to write.")
 @click.option("--fps-from", "fps_from", type=click.Path(dir_okay=False, path_type=Path),
@@ -53,11 +55,14 @@ unreadable files are listed as failed and the run goes on.""",
 @click.option("--recursive", is_flag=True, help="Also look in subfolders (ids keep the relative path).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store made with other settings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def import_features(npy_dir: Path, output: Path, fps_from: Path | None, fps: float | None, clip_len: int,
+def import_features(npy_dirs: tuple[Path, ...], output: Path, fps_from: Path | None, fps: float | None, clip_len: int,
                     clip_stride: int, frame_interval: int, ext: str, key: str | None, feature_dim: int | None,
                     dtype: str, compression: str | None, backbone_name: str, recursive: bool, overwrite: bool,
                     quiet: bool) -> None:
-    """Convert per-video (T, C) feature arrays in NPY_DIR into one HDF5 feature store."""
+    """Convert per-video (T, C) feature arrays in NPY_DIR into one HDF5 feature store.
+
+    Give two folders (e.g. RGB then optical flow, same file names) to concatenate
+    their features per video along C."""
     from tad.features.importer import ImportOptions, import_features as run_import, read_video_info
 
     opts = ImportOptions(clip_len=clip_len, clip_stride=clip_stride, frame_interval=frame_interval, fps=fps, ext=ext,
@@ -70,11 +75,11 @@ def import_features(npy_dir: Path, output: Path, fps_from: Path | None, fps: flo
 
     try:
         info = read_video_info(fps_from) if fps_from is not None else None
-        summary = run_import(npy_dir, output, opts, video_info=info, fps_from_name=fps_from.name if fps_from else None,
+        summary = run_import(list(npy_dirs), output, opts, video_info=info, fps_from_name=fps_from.name if fps_from else None,
                              progress=not quiet, on_failure=report)
     except (TadInputError, OSError) as exc:
         fail(exc)
     click.echo(f"{output}: imported {len(summary.done)}, skipped {len(summary.skipped)} (already stored), "
                f"failed {len(summary.failed)} in {summary.wall_time:.1f} s")
     if summary.failed and not summary.done and not summary.skipped:
-        fail(TadInputError(npy_dir, f"all {len(summary.failed)} files failed (listed above)"))
+        fail(TadInputError(npy_dirs[0], f"all {len(summary.failed)} files failed (listed above)"))

@@ -162,3 +162,33 @@ def test_read_video_info_formats(tmp_path, thumos_json):
     plain = tmp_path / "fps.json"
     plain.write_text(json.dumps({"v1": 25, "v2": {"fps": 24.0}}))
     assert read_video_info(plain) == {"v1": VideoInfo(25.0, None), "v2": VideoInfo(24.0, None)}
+
+
+def test_rgb_and_flow_streams_concatenated(tmp_path):
+    rgb, flow = tmp_path / "rgb", tmp_path / "flow"
+    rgb.mkdir()
+    flow.mkdir()
+    streams = {}
+    for seed, (vid, steps) in enumerate({"v1": 40, "v2": 25, "v3": 30, "v4": 12}.items()):
+        a, b = i3d_like(steps, seed)[:, :48], i3d_like(steps, seed + 10)[:, :48]
+        np.save(rgb / f"{vid}.npy", a)
+        if vid == "v2":
+            b = b[:-1]  # flow one clip shorter: cut to the shortest
+        if vid == "v3":
+            b = b[:20]  # too far apart: fails alone
+        if vid != "v4":  # no flow file: fails alone
+            np.save(flow / f"{vid}.npy", b.T if vid == "v1" else b)  # v1's flow stored (C, T)
+        streams[vid] = (a, b)
+    res = CliRunner().invoke(main, ["import-features", str(rgb), str(flow), "-o", str(tmp_path / "two.h5"),
+                                    "--fps", "30", "--dtype", "float32", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "imported 2, skipped 0 (already stored), failed 2" in res.output
+    store = FeatureStore(tmp_path / "two.h5")
+    assert store.videos == ["v1", "v2"] and store.feature_dim == 96
+    a, b = streams["v1"]
+    np.testing.assert_array_equal(store["v1"].features, np.concatenate([a, b], axis=1))
+    a, b = streams["v2"]
+    np.testing.assert_array_equal(store["v2"].features, np.concatenate([a[:24], b], axis=1))
+    np.testing.assert_allclose(store["v2"].timestamps, (4 * np.arange(24) + 8) / 30)
+    assert store.failed == {str((rgb / "v3.npy").resolve()): "streams have different lengths [30, 20] (more than 2 apart)",
+                            str((rgb / "v4.npy").resolve()): f"no .npy file for this video in {flow}"}
