@@ -157,6 +157,7 @@ class FeatureStore:
             self._failed = read_failed(h5)
         self._names = dict(sorted(names.items()))
         self._shapes = shapes
+        self._signature = _file_signature(self.path)
 
     # ---- index ---------------------------------------------------------------
     @property
@@ -229,9 +230,24 @@ class FeatureStore:
         if self._state is None or self._pid != pid:
             if self._state is not None:
                 self._state.drop_inherited()
-            self._state = _OpenState(self.path)
+                self._state = None
+            state = _OpenState(self.path)
+            if state.signature != self._signature:
+                self._accept_replacement(state)
+            self._state = state
             self._pid = pid
         return self._state
+
+    def _accept_replacement(self, state: "_OpenState") -> None:
+        """The file was replaced since the index was read (a resumed extraction or import
+        finished meanwhile): fine if every indexed video is still there, same shape."""
+        videos = state.h5["videos"] if "videos" in state.h5 else {}
+        for vid, name in self._names.items():
+            if name not in videos or tuple(videos[name]["features"].shape) != tuple(self._shapes[vid]):
+                state.close()
+                raise TadInputError(self.path, f"the feature store was replaced while in use and video {vid!r} "
+                                               "changed or is gone; reopen the store")
+        self._signature = state.signature
 
     def _key(self, video_id: str) -> str:
         if video_id not in self._names:
@@ -280,6 +296,12 @@ class FeatureStore:
                 f"failed={len(self._failed)})")
 
 
+def _file_signature(path: Path) -> tuple:
+    """Identity of the file now at ``path`` (writers replace the file, never edit it)."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -318,6 +340,7 @@ class _OpenState:
     raw offsets and attrs can be cached; a map keeps reading the file it opened."""
 
     def __init__(self, path: Path):
+        self.signature = _file_signature(path)
         self.h5 = open_h5_readonly(path)
         self._videos = self.h5["videos"]
         self._entries: dict[str, _VideoEntry] = {}

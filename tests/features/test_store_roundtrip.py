@@ -244,3 +244,18 @@ def test_describe_summarises_store(tmp_path):
     assert lines[1] == "features (T, 24) float16, T from 20 to 26 (69 in all)"
     assert lines[2] == "options: clip_len=16, clip_stride=4, fps=30, workers=1"
     assert lines[3] == "failed: /videos/bad.mp4: zero frames"
+
+
+def test_store_replaced_while_in_use(tmp_path):
+    path = write_store(tmp_path / "f.h5", n=2)
+    store = FeatureStore(path)  # index read, nothing open
+    with FeatureStoreWriter(path, META) as writer:  # a resumed run adds a video: superset, same shapes
+        writer.write_video(*video_data(2)[:3], video_data(2)[3])
+    np.testing.assert_array_equal(store["grp1/vid1"].features, video_data(1)[1].astype(np.float16))
+    assert store.videos == ["grp0/vid0", "grp1/vid1"]  # the index a dataset was built on stays put
+    store.close()
+    stale = FeatureStore(path)
+    with FeatureStoreWriter(path, META, overwrite=True) as writer:  # different content
+        writer.write_video("grp0/vid0", np.zeros((3, 24)), np.arange(3.0), {})
+    with pytest.raises(TadInputError, match="replaced while in use and video 'grp0/vid0' changed or is gone"):
+        stale["grp0/vid0"]
