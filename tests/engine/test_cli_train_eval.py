@@ -66,3 +66,34 @@ def test_eval_cli_missing_feature_store_is_one_line_error(trained_run, tiny_data
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: {tmp_path / 'none.h5'}: feature_store not found " \
                                     "(set it with --cfg-options feature_store=PATH)"
+
+
+@pytest.mark.slow
+def test_detect_cli_runs_raw_videos_to_segments(trained_run, real_videos_dir, tmp_path):
+    out = tmp_path / "detect.json"
+    videos = [real_videos_dir / "highjump.mp4", real_videos_dir / "tennis26.mp4"]
+    result = CliRunner().invoke(main, ["detect", *map(str, videos), "--config", "tiny_test.py", "--checkpoint",
+                                       str(trained_run[1]), "--random-init", "--device", "cpu", "--workers", "0",
+                                       "-o", str(out), "--features-out", str(tmp_path / "f.h5")])
+    assert result.exit_code == 0, result.output
+    assert "2 videos" in result.output
+    predictions = load_predictions(out, classes=["jump", "throw", "run"])
+    assert set(predictions) == {"highjump", "tennis26"}
+    from tad.features.store import FeatureStore
+
+    store = FeatureStore(tmp_path / "f.h5")
+    assert store.feature_dim == 16 and set(store.videos) == {"highjump", "tennis26"}
+    for vid, segs in predictions.items():
+        duration = store[vid].attrs["duration"]
+        assert segs and all(0 <= s["segment"][0] <= s["segment"][1] <= duration + 1e-6 for s in segs)
+
+
+def test_detect_cli_refuses_config_without_extract_settings(tmp_path):
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"")
+    ckpt = tmp_path / "c.pth"
+    ckpt.write_bytes(b"")
+    result = CliRunner().invoke(main, ["detect", str(video), "--config", "thumos14_stpt_i3d.py",
+                                       "--checkpoint", str(ckpt), "-o", str(tmp_path / "p.json")])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and "no extract=dict" in result.output
