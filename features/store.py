@@ -4,7 +4,7 @@ One ``.h5`` file holds the clip features of a whole video collection::
 
     /                       attrs: format='tad-features', format_version=1, backbone,
                                    checkpoint_name, checkpoint_sha256, options (JSON),
-                                   tad_version
+                                   tad_version; also dtype, feature_dim, spatial_grid (0: none)
     /videos/<escaped id>/features     (T, C) or (T, C, g, g), float16 by default
     /videos/<escaped id>/timestamps   (T,) float64, clip-centre seconds, strictly increasing
                             attrs: fps, num_frames, duration, source_path, source_size,
@@ -23,7 +23,10 @@ reading the file with other tools.
 
 ``FeatureStore`` opens the file lazily and reopens it after ``fork``, so each
 PyTorch DataLoader worker gets its own handle; the object pickles without its
-handle (spawn workers).
+handle (spawn workers). Contiguous (uncompressed) datasets are read through a
+read-only memory map, copying only the requested rows; compressed ones through h5py.
+Files are never modified in place (``tad.features.store_writer`` replaces them
+atomically), so a reader that outlives a replacement keeps a consistent view.
 """
 from __future__ import annotations
 
@@ -139,6 +142,7 @@ class FeatureStore:
             raise TadInputError(self.path, "feature store not found")
         if self.path.is_dir():
             raise TadInputError(self.path, "is a directory, expected an .h5 feature store file")
+        self._signature = _file_signature(self.path)  # before opening: a replacement is seen later
         try:
             h5 = open_h5_readonly(self.path)
         except OSError as exc:
@@ -157,7 +161,6 @@ class FeatureStore:
             self._failed = read_failed(h5)
         self._names = dict(sorted(names.items()))
         self._shapes = shapes
-        self._signature = _file_signature(self.path)
 
     # ---- index ---------------------------------------------------------------
     @property
