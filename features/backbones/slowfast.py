@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tad.features.backbones._init_weights import init_resnet_weights
+from tad.features.backbones._layers import PointwiseConv3d
 from tad.features.backbones.base import Backbone, BackboneSpec
 from tad.features.registry import BACKBONES
 
@@ -70,13 +71,13 @@ class BottleneckTransform(nn.Module):
 
     def __init__(self, dim_in: int, dim_inner: int, dim_out: int, temporal_kernel: int, stride: int):
         super().__init__()
-        self.a = nn.Conv3d(dim_in, dim_inner, (temporal_kernel, 1, 1), padding=(temporal_kernel // 2, 0, 0),
+        self.a = PointwiseConv3d(dim_in, dim_inner, (temporal_kernel, 1, 1), padding=(temporal_kernel // 2, 0, 0),
                            bias=False)
         self.a_bn = _bn(dim_inner)
         self.b = nn.Conv3d(dim_inner, dim_inner, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1),
                            bias=False)
         self.b_bn = _bn(dim_inner)
-        self.c = nn.Conv3d(dim_inner, dim_out, 1, bias=False)
+        self.c = PointwiseConv3d(dim_inner, dim_out, 1, bias=False)
         self.c_bn = _bn(dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,7 +90,7 @@ class ResBlock(nn.Module):
     def __init__(self, dim_in: int, dim_inner: int, dim_out: int, temporal_kernel: int, stride: int):
         super().__init__()
         if dim_in != dim_out or stride != 1:
-            self.branch1 = nn.Conv3d(dim_in, dim_out, 1, stride=(1, stride, stride), bias=False)
+            self.branch1 = PointwiseConv3d(dim_in, dim_out, 1, stride=(1, stride, stride), bias=False)
             self.branch1_bn = _bn(dim_out)
         else:
             self.branch1 = None

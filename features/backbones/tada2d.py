@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from tad.errors import TadInputError
 from tad.features.backbones._init_weights import init_resnet_weights
+from tad.features.backbones._layers import PointwiseConv3d
 from tad.features.backbones.base import Backbone, BackboneSpec
 from tad.features.registry import BACKBONES
 
@@ -43,7 +44,7 @@ class RouteFunc(nn.Module):
     def __init__(self, channels: int, ratio: int = 4, kernels: tuple[int, int] = (3, 3)):
         super().__init__()
         reduced = channels // ratio
-        self.g = nn.Conv3d(channels, channels, 1)
+        self.g = PointwiseConv3d(channels, channels, 1)
         self.a = nn.Conv3d(channels, reduced, (kernels[0], 1, 1), padding=(kernels[0] // 2, 0, 0))
         self.bn = _bn(reduced)
         self.b = nn.Conv3d(reduced, channels, (kernels[1], 1, 1), padding=(kernels[1] // 2, 0, 0), bias=False)
@@ -81,8 +82,11 @@ class TAdaConv2d(nn.Module):
         b, c_in, t, h, w = x.shape
         weight = self.weight[0, 0]  # (C_out, C_in, kh, kw)
         if self.impl == "fast":
-            frames = (x * alpha).transpose(1, 2).reshape(b * t, c_in, h, w)  # (B*T, C_in, H, W)
-            out = F.conv2d(frames, weight, stride=self.stride, padding=self.padding)
+            # scale and move to frame-major layout in one pass: (B, T, C_in, H, W)
+            frames = torch.empty((b, t, c_in, h, w), dtype=torch.result_type(x, alpha), device=x.device)
+            torch.mul(x.transpose(1, 2), alpha.transpose(1, 2), out=frames)
+            out = F.conv2d(frames.view(b * t, c_in, h, w), weight.to(frames.dtype), stride=self.stride,
+                           padding=self.padding)  # (B*T, C_out, H', W')
         else:  # official: one group per frame, the weight scaled per frame
             frames = x.transpose(1, 2).reshape(1, b * t * c_in, h, w)  # (1, B*T*C_in, H, W)
             scale = alpha.transpose(1, 2).reshape(b * t, 1, c_in, 1, 1)  # (B*T, 1, C_in, 1, 1)
@@ -97,14 +101,14 @@ class TAdaBottleneckBranch(nn.Module):
 
     def __init__(self, dim_in: int, dim_inner: int, dim_out: int, stride: int, impl: str):
         super().__init__()
-        self.a = nn.Conv3d(dim_in, dim_inner, 1, bias=False)
+        self.a = PointwiseConv3d(dim_in, dim_inner, 1, bias=False)
         self.a_bn = _bn(dim_inner)
         self.b = TAdaConv2d(dim_inner, dim_inner, 3, stride=stride, padding=1, impl=impl)
         self.b_rf = RouteFunc(dim_inner)
         self.b_bn = _bn(dim_inner)
         self.b_avgpool = TemporalAvgPool3()
         self.b_avgpool_bn = _bn(dim_inner)
-        self.c = nn.Conv3d(dim_inner, dim_out, 1, bias=False)
+        self.c = PointwiseConv3d(dim_inner, dim_out, 1, bias=False)
         self.c_bn = _bn(dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +122,7 @@ class TAdaResBlock(nn.Module):
     def __init__(self, dim_in: int, dim_inner: int, dim_out: int, stride: int, impl: str):
         super().__init__()
         if dim_in != dim_out or stride != 1:
-            self.short_cut = nn.Conv3d(dim_in, dim_out, 1, stride=(1, stride, stride), bias=False)
+            self.short_cut = PointwiseConv3d(dim_in, dim_out, 1, stride=(1, stride, stride), bias=False)
             self.short_cut_bn = _bn(dim_out)
         else:
             self.short_cut = None
