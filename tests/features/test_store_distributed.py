@@ -84,10 +84,16 @@ def test_two_ranks_with_gloo_process_group(tmp_path):
     ctx = multiprocessing.get_context("fork")
     result = ctx.Array("i", [-1, -1])
     procs = [ctx.Process(target=_gloo_rank, args=(str(path), rank, port, result)) for rank in range(2)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=120)
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(timeout=120)
+    finally:
+        for proc in procs:  # never leave a hung rank behind
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
     assert [proc.exitcode for proc in procs] == [0, 0]
     assert list(result) == [3, 2]  # videos 0 2 4 on rank 0, 1 3 on rank 1
     assert not parts_dir_for(path).exists()
