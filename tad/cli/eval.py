@@ -34,7 +34,7 @@ from tad.errors import TadInputError
 @click.argument("extra_options", nargs=-1, required=False, metavar="")
 def eval_(config, checkpoint, split, out, metrics_out, cfg_options, device, extra_options):
     from tad.engine.inference import run_inference
-    from tad.engine.runner import load_config
+    from tad.engine.runner import input_error_from_worker, load_config
 
     try:
         cfg = load_config(config, list(cfg_options) + list(extra_options))
@@ -42,6 +42,11 @@ def eval_(config, checkpoint, split, out, metrics_out, cfg_options, device, extr
                                             device=device)
     except (TadInputError, FileNotFoundError) as exc:
         fail(exc)
+    except RuntimeError as exc:  # a DataLoader worker's TadInputError arrives wrapped
+        error = input_error_from_worker(exc)
+        if error is None:
+            raise
+        fail(error)
     num = sum(len(v) for v in predictions.values())
     click.echo(f"{len(predictions)} videos, {num} segments -> {out}")
     click.echo(result.format_table())

@@ -41,7 +41,7 @@ from tad.errors import TadInputError
               help="Distributed launcher ('pytorch' is picked automatically under torchrun).")
 @click.argument("extra_options", nargs=-1, required=False, metavar="")
 def train(config, work_dir, resume, cfg_options, seed, amp, device, launcher, extra_options):
-    from tad.engine.runner import build_runner, find_best_checkpoint, load_config
+    from tad.engine.runner import build_runner, find_best_checkpoint, input_error_from_worker, load_config
 
     options = list(cfg_options) + list(extra_options)
     try:
@@ -52,8 +52,11 @@ def train(config, work_dir, resume, cfg_options, seed, amp, device, launcher, ex
         fail(exc)
     try:
         runner.train()
-    except TadInputError as exc:
-        fail(exc)
+    except Exception as exc:  # bad data found mid-run (e.g. NaN features), maybe inside a worker
+        error = input_error_from_worker(exc)
+        if error is None:
+            raise
+        fail(error)
     from mmengine.dist import is_main_process
 
     if is_main_process():

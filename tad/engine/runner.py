@@ -36,7 +36,7 @@ from mmengine.optim import OptimWrapper  # noqa: E402
 from mmengine.registry import OPTIM_WRAPPERS  # noqa: E402
 
 __all__ = ["load_config", "build_runner", "find_best_checkpoint", "find_resume_checkpoint",
-           "parse_cfg_options", "resolve_config_path", "select_device", "CPUAutocastOptimWrapper"]
+           "parse_cfg_options", "resolve_config_path", "input_error_from_worker", "select_device", "CPUAutocastOptimWrapper"]
 
 #: top-level config key -> where it is copied when unset there
 _DATASET_KEYS = {"ann_file": "ann_file", "feature_store": "feature_store", "max_seq_len": "max_seq_len"}
@@ -139,6 +139,19 @@ def propagate_top_level_keys(cfg: Config) -> None:
             model["num_classes"] = cfg.num_classes
         if model.get("max_seq_len") is None and cfg.get("max_seq_len") is not None:
             model["max_seq_len"] = cfg.max_seq_len
+
+
+def input_error_from_worker(exc: BaseException) -> TadInputError | None:
+    """The TadInputError a DataLoader worker raised, from torch's re-raised wrapper (which
+    cannot rebuild our two-argument exception and turns it into a multi-line RuntimeError)."""
+    if isinstance(exc, TadInputError):
+        return exc
+    marker = f"{TadInputError.__module__}.{TadInputError.__name__}: "
+    for line in reversed(str(exc).splitlines()):
+        if line.startswith(marker):
+            path, _, problem = line[len(marker):].partition(": ")
+            return TadInputError(path, problem)
+    return None
 
 
 # ---------------------------------------------------------------------- devices

@@ -97,3 +97,20 @@ def test_detect_cli_refuses_config_without_extract_settings(tmp_path):
                                        "--checkpoint", str(ckpt), "-o", str(tmp_path / "p.json")])
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and "no extract=dict" in result.output
+
+
+@pytest.mark.slow
+def test_train_cli_nan_features_in_worker_is_one_line_error(tmp_path):
+    import h5py
+
+    from tiny_engine_data import make_tiny_dataset
+
+    ann, store = make_tiny_dataset(tmp_path / "data", num_videos=2)
+    with h5py.File(store, "r+") as h5:
+        h5["videos/video_00/features"][5, 3] = float("nan")
+    result = CliRunner().invoke(main, ["train", "tiny_test.py", "--work-dir", str(tmp_path / "w"), "--cfg-options",
+                                       f"ann_file={ann}", f"feature_store={store}",
+                                       "train_dataloader.num_workers=1", "train_dataloader.batch_size=1"])
+    assert result.exit_code == 1, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last == f"Error: {store} video video_00: features contain 1 NaN/inf values; re-extract or repair this video"

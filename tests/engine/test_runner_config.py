@@ -116,3 +116,22 @@ def test_best_checkpoint_prefers_best_average_map(tmp_path):
     best = _save(tmp_path / "best_average_mAP_epoch_1.pth", 1)
     _save(tmp_path / "epoch_2.pth", 2)
     assert find_best_checkpoint(tmp_path) == best
+
+
+class _BrokenDataset(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        raise TadInputError("f.h5 video v1", "features contain 3 NaN/inf values")
+
+
+def test_input_error_is_recovered_from_a_dataloader_worker():
+    from tad.engine.runner import input_error_from_worker
+
+    with pytest.raises(RuntimeError) as info:
+        list(torch.utils.data.DataLoader(_BrokenDataset(), num_workers=1))
+    error = input_error_from_worker(info.value)
+    assert isinstance(error, TadInputError)
+    assert str(error) == "f.h5 video v1: features contain 3 NaN/inf values"
+    assert input_error_from_worker(RuntimeError("something else")) is None
