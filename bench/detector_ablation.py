@@ -44,7 +44,7 @@ REFERENCE = "actionformer_like"
 VARIANTS = {
     "stpt": ("bench_synth_stpt.py", {}),
     "stpt_no_refine": ("bench_synth_stpt.py", {"refine": False}),
-    "stpt_local": ("bench_synth_stpt.py", {"attention": "local"}),
+    "stpt_local": ("bench_synth_stpt.py", {"encoder.attention": "local"}),
     "actionformer_like": ("bench_synth_actionformer.py", {}),
 }
 
@@ -63,9 +63,15 @@ def _set_key(node, key: str, value) -> int:
     return count
 
 
-def _set_model_option(model_cfg, key: str, value) -> None:
-    if _set_key(model_cfg, key, value) == 0:
-        model_cfg[key] = value  # not in the base config: a top-level STPTDetector argument
+def _set_model_option(model_cfg, dotted_key: str, value) -> None:
+    """``model_cfg['a']['b'] = value`` for ``'a.b'``, creating sub-dicts the base config leaves out."""
+    *parents, key = dotted_key.split(".")
+    node = model_cfg
+    for name in parents:
+        if node.get(name) is None:
+            node[name] = {}
+        node = node[name]
+    node[key] = value
 
 
 def train_and_evaluate(job: dict) -> dict:

@@ -138,7 +138,7 @@ def random_layout(
     for i in range(num_videos):
         subset = "Test" if i >= num_videos - num_test else "Validation"
         vid = f"video_{subset.lower()}_{i:04d}"
-        duration = float(rng.uniform(*duration_range))
+        duration = round(float(rng.uniform(*duration_range)), 3)
         n = int(rng.integers(segments_per_video[0], segments_per_video[1] + 1))
         lengths = rng.uniform(*segment_length, size=n)
         gap_total = max(duration - lengths.sum(), 0.0)
@@ -449,6 +449,9 @@ def make_synthetic_store(
     out_path = Path(out_path)
     ann_out = Path(ann_out) if ann_out is not None else out_path.with_suffix(".json")
     salt = _HOLDOUT_SALT if holdout else 0
+    # durations as the annotation JSON writes them (ms), so store and annotations agree
+    layout = Layout(list(layout.classes), {vid: replace(v, duration=round(float(v.duration), 3))
+                                           for vid, v in layout.videos.items()})
     if holdout:
         layout = perturb_layout(layout, seed=cfg.seed, jitter=holdout_jitter)
     write_annotations(layout, ann_out)

@@ -20,7 +20,7 @@ CONFIG = REPO / "configs" / "bench_e2e_tiny.py"
 
 
 def _tad(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="2")
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", "from tad.cli import main; main()", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
     assert proc.returncode == 0, f"tad {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -73,7 +73,7 @@ def test_train_eval_score_reaches_high_map(easy_set, tmp_path):
         duration = annotations.videos[vid].duration
         for det in loaded[vid]:
             assert det["label"] in annotations.classes and 0.0 <= det["score"] <= 1.0
-            assert 0.0 <= det["segment"][0] <= det["segment"][1] <= duration + 1e-6
+            assert 0.0 <= det["segment"][0] <= det["segment"][1] <= duration + 1e-3  # float32 seconds
 
     # `tad score` agrees with `tad eval` and the detector found the actions
     scored = tmp_path / "scored.json"
