@@ -260,3 +260,36 @@ def png_size(path: str | Path) -> tuple[int, int]:
     if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
         raise TadInputError(path, "not a PNG file")
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def plot_video_predictions(
+    out: str | Path,
+    video_id: str,
+    classes: Sequence[str],
+    annotation=None,
+    predictions: Sequence[dict] | None = None,
+    duration: float | None = None,
+    **kwargs,
+) -> tuple[int, int]:
+    """:func:`plot_timeline` from the C1 objects: a ``VideoAnnotation`` (or None) and the
+    video's ActivityNet-style prediction dicts (``label``/``score``/``segment``).
+
+    Labels missing from ``classes`` get lanes of their own. ``duration`` defaults to the
+    annotation's, else to the end of the last segment.
+    """
+    names = list(classes)
+    index = {name: i for i, name in enumerate(names)}
+    preds = list(predictions or [])
+    for p in preds:
+        if p["label"] not in index:
+            index[p["label"]] = len(names)
+            names.append(p["label"])
+    pred = SegmentSet(
+        [p["segment"] for p in preds] if preds else np.zeros((0, 2)),
+        [index[p["label"]] for p in preds],
+        [float(p["score"]) for p in preds],
+    )
+    gt = SegmentSet(annotation.segments, annotation.labels) if annotation is not None else SegmentSet.empty()
+    if duration is None and annotation is not None and annotation.duration:
+        duration = float(annotation.duration)
+    return plot_timeline(out, video_id=video_id, duration=duration or 0.0, classes=names, gt=gt, pred=pred, **kwargs)

@@ -16,6 +16,7 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import av
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "ACTION_CLASSES",
     "CLASS_COLORS",
     "ActionInstance",
+    "ClassDeck",
     "DemoDataset",
     "VideoPlan",
     "draw_frames",
@@ -111,32 +113,49 @@ def _motion_params(rng: np.random.Generator, label: str, height: int, width: int
     """Per-instance shape size, position and motion; sizes scale with the frame."""
     unit = min(height, width) / 96.0
     if label == "SlideSquare":
-        half = rng.uniform(6, 9) * unit
+        half = rng.uniform(10, 13) * unit
         left_to_right = bool(rng.integers(2))
         x0, x1 = (half, width - half) if left_to_right else (width - half, half)
         return dict(half=half, x0=x0, x1=x1, y=rng.uniform(half + 4, height - half - 4))
     if label == "BounceBall":
-        radius = rng.uniform(6, 9) * unit
+        radius = rng.uniform(10, 13) * unit
         return dict(radius=radius, x=rng.uniform(radius + 8, width - radius - 8),
                     drift=rng.uniform(-6, 6) * unit, floor=height - radius - 3,
                     amplitude=rng.uniform(0.45, 0.6) * height, hz=rng.uniform(0.8, 1.4))
     if label == "SpinBar":
-        length = rng.uniform(13, 18) * unit
-        return dict(half_len=length, half_width=rng.uniform(2.5, 3.5) * unit,
+        length = rng.uniform(20, 26) * unit
+        return dict(half_len=length, half_width=rng.uniform(4, 5.5) * unit,
                     cx=rng.uniform(length + 2, width - length - 2), cy=rng.uniform(length + 2, height - length - 2),
                     omega=rng.choice([-1.0, 1.0]) * rng.uniform(2.5, 4.0) * np.pi,  # rad/s
                     phase=rng.uniform(0, np.pi))
     if label == "FlashDiamond":
-        radius = rng.uniform(9, 12) * unit
+        radius = rng.uniform(13, 17) * unit
         return dict(radius=radius, cx=rng.uniform(radius + 2, width - radius - 2),
                     cy=rng.uniform(radius + 2, height - radius - 2), hz=rng.uniform(2.0, 3.0), duty=0.6)
     raise KeyError(label)
 
 
+class ClassDeck:
+    """Labels dealt like cards from a shuffled deck holding every class once, refilled when
+    empty: any ``k * len(classes)`` consecutive draws hold each class ``k`` times."""
+
+    def __init__(self, rng: np.random.Generator, classes: Sequence[str] = ACTION_CLASSES):
+        self.rng, self.classes, self.cards = rng, list(classes), []
+
+    def draw(self) -> str:
+        if not self.cards:
+            self.cards = [self.classes[i] for i in self.rng.permutation(len(self.classes))]
+        return self.cards.pop()
+
+
 def plan_video(video_id: str, subset: str, seed: int, fps: int = 15, size: tuple[int, int] = (96, 96),
                min_duration: float = 20.0, max_duration: float = 60.0,
-               action_len: tuple[float, float] = (2.0, 7.0)) -> VideoPlan:
-    """Draw the random layout of one video (length, actions, motions) from ``seed``."""
+               action_len: tuple[float, float] = (2.0, 7.0), deck: ClassDeck | None = None) -> VideoPlan:
+    """Draw the random layout of one video (length, actions, motions) from ``seed``.
+
+    Action labels come from ``deck`` when given (balanced classes across videos), else
+    uniformly at random.
+    """
     rng = np.random.default_rng(seed)
     height, width = size
     num_frames = int(round(rng.uniform(min_duration, max_duration) * fps))
@@ -145,7 +164,7 @@ def plan_video(video_id: str, subset: str, seed: int, fps: int = 15, size: tuple
     intervals = _place_actions(rng, num_frames, fps, count, action_len[0], action_len[1], gap_s=1.0)
     actions = []
     for start, end in intervals:
-        label = ACTION_CLASSES[int(rng.integers(len(ACTION_CLASSES)))]
+        label = deck.draw() if deck is not None else ACTION_CLASSES[int(rng.integers(len(ACTION_CLASSES)))]
         actions.append(ActionInstance(label, start, end, _motion_params(rng, label, height, width)))
     return VideoPlan(video_id, subset, num_frames, fps, (height, width), tuple(actions), seed)
 
@@ -169,7 +188,7 @@ def _background_texture(seed: int) -> np.ndarray:
     tex = np.stack(channels, axis=-1)  # (S, S, 3), roughly N(0, 1)
     luminance = tex.mean(axis=-1, keepdims=True)
     # Mostly luminance clutter with a little colour: greys and browns, never saturated.
-    tex = 110 + 38 * luminance + 8 * (tex - luminance) + np.array([8.0, 2.0, -8.0])
+    tex = 110 + 38 * luminance + 4 * (tex - luminance) + np.array([8.0, 2.0, -8.0])
     return np.clip(tex, 40, 185).astype(np.uint8)
 
 
@@ -295,33 +314,58 @@ def plan_dataset(num_videos: int = 24, seed: int = 0, test_fraction: float = 0.4
     if num_videos < 2:
         raise ValueError("the demo needs at least 2 videos (one to train on, one to test)")
     num_test = min(max(1, int(round(num_videos * test_fraction))), num_videos - 1)
+    # One deck per subset: each subset sees the classes in balanced numbers (every class
+    # appears in a subset holding at least len(ACTION_CLASSES) actions).
+    decks = {name: ClassDeck(np.random.default_rng([seed, k, 7])) for k, name in enumerate(("Validation", "Test"))}
     plans = []
     for i in range(num_videos):
         subset = "Test" if i >= num_videos - num_test else "Validation"
         prefix = "video_test" if subset == "Test" else "video_validation"
-        plans.append(plan_video(f"{prefix}_{i:04d}", subset, seed=int(np.random.SeedSequence([seed, i]).generate_state(1)[0]),
-                                **plan_kwargs))
+        video_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+        plans.append(plan_video(f"{prefix}_{i:04d}", subset, seed=video_seed, deck=decks[subset], **plan_kwargs))
     return plans
 
 
+def _write_one(job: tuple[Path, VideoPlan]) -> str:
+    write_mp4(*job)
+    return job[1].video_id
+
+
 def render_dataset(out_dir: str | Path, num_videos: int = 24, seed: int = 0, progress: bool = False,
-                   **plan_kwargs) -> DemoDataset:
+                   workers: int = 1, **plan_kwargs) -> DemoDataset:
     """Write ``out_dir/videos/*.mp4`` and ``out_dir/annotations.json``; deterministic by ``seed``.
 
     ``plan_kwargs`` go to :func:`plan_video` (``fps``, ``size``, ``min_duration``,
-    ``max_duration``, ``action_len``). Existing files are overwritten.
+    ``max_duration``, ``action_len``). Existing files are overwritten. ``workers > 1``
+    renders videos in that many processes (the files do not depend on it).
     """
     out_dir = Path(out_dir)
     video_dir = out_dir / "videos"
     video_dir.mkdir(parents=True, exist_ok=True)
     plans = plan_dataset(num_videos, seed, **plan_kwargs)
-    iterator = plans
+    jobs = [(video_dir / f"{plan.video_id}.mp4", plan) for plan in plans]
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(plans, desc="render", unit="video")
-    for plan in iterator:
-        write_mp4(video_dir / f"{plan.video_id}.mp4", plan)
+        bar = tqdm(total=len(jobs), desc="render", unit="video")
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for _ in pool.map(_write_one, jobs):
+                if bar is not None:
+                    bar.update()
+    else:
+        for job in jobs:
+            _write_one(job)
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
     ann_file = out_dir / "annotations.json"
     ann_file.write_text(json.dumps(annotation_json(plans), indent=1))
     return DemoDataset(video_dir, ann_file, list(ACTION_CLASSES), plans)
