@@ -104,12 +104,54 @@ def load_config(path: str | os.PathLike, cfg_options: Iterable[str] | Mapping | 
         raise TadInputError(resolved, f"invalid config: {type(exc).__name__}: {first[0] if first else ''}") from exc
     options = parse_cfg_options(cfg_options)
     if options:
+        old_schedule = _schedule_lengths(cfg)
         try:
             cfg.merge_from_dict(options)
         except Exception as exc:
             raise TadInputError(resolved, f"bad --cfg-options {options}: {exc}") from exc
+        _follow_schedule_length(cfg, old_schedule, options)
     propagate_top_level_keys(cfg)
     return cfg
+
+
+def _schedule_lengths(cfg: Config) -> tuple[int | None, int | None]:
+    train_cfg = cfg.get("train_cfg") or {}
+    return train_cfg.get("max_epochs", cfg.get("max_epochs")), cfg.get("warmup_epochs")
+
+
+def _follow_schedule_length(cfg: Config, old: tuple[int | None, int | None], options: dict) -> None:
+    """Let ``max_epochs=N`` / ``warmup_epochs=N`` / ``train_cfg.max_epochs=N`` on the command
+    line also move the epoch loop and the schedulers' bounds that were tied to the old
+    values (warmup ``end``, cosine ``begin``/``end``/``T_max``)."""
+    old_max, old_warm = old
+    if old_max is None:
+        return
+    new_max = options.get("train_cfg.max_epochs", options.get("max_epochs", old_max))
+    new_warm = options.get("warmup_epochs", old_warm)
+    if new_max == old_max and new_warm == old_warm:
+        return
+    cfg.max_epochs = new_max
+    if new_warm is not None:
+        cfg.warmup_epochs = new_warm
+    if cfg.get("train_cfg") is not None and "max_epochs" in cfg.train_cfg:
+        cfg.train_cfg.max_epochs = new_max
+    schedulers = cfg.get("param_scheduler") or []
+    for sched in schedulers if isinstance(schedulers, (list, tuple)) else [schedulers]:
+        if not isinstance(sched, Mapping) or not sched.get("by_epoch", True):
+            continue
+        for key in ("begin", "end"):
+            if sched.get(key) == old_max:
+                sched[key] = new_max
+            elif old_warm is not None and sched.get(key) == old_warm:
+                sched[key] = new_warm
+        if "T_max" in sched and old_warm is not None and sched["T_max"] == old_max - old_warm:
+            sched["T_max"] = new_max - new_warm
+        elif "T_max" in sched and sched["T_max"] == old_max:
+            sched["T_max"] = new_max
+    if isinstance(schedulers, (list, tuple)):
+        # a run shorter than its warmup keeps only the warmup
+        cfg.param_scheduler = [s for s in schedulers if not isinstance(s, Mapping) or not s.get("by_epoch", True)
+                               or s.get("end") is None or s.get("begin", 0) < s["end"]]
 
 
 def propagate_top_level_keys(cfg: Config) -> None:

@@ -135,3 +135,18 @@ def test_input_error_is_recovered_from_a_dataloader_worker():
     assert isinstance(error, TadInputError)
     assert str(error) == "f.h5 video v1: features contain 3 NaN/inf values"
     assert input_error_from_worker(RuntimeError("something else")) is None
+
+
+def test_epoch_options_move_the_lr_schedule():
+    cfg = load_config("thumos14_stpt_i3d.py", ["max_epochs=12", "warmup_epochs=2"])
+    warmup, cosine = cfg.param_scheduler
+    assert cfg.train_cfg.max_epochs == 12 and warmup.end == 2
+    assert (cosine.begin, cosine.end, cosine.T_max) == (2, 12, 10)
+    cfg = load_config("tiny_test.py", ["train_cfg.max_epochs=4"])
+    warmup, cosine = cfg.param_scheduler
+    assert cfg.train_cfg.max_epochs == 4 and warmup.end == 1 and (cosine.begin, cosine.end, cosine.T_max) == (1, 4, 3)
+
+
+def test_run_shorter_than_warmup_keeps_only_the_warmup():
+    cfg = load_config("tiny_test.py", ["train_cfg.max_epochs=1"])
+    assert [s.type for s in cfg.param_scheduler] == ["LinearLR"] and cfg.param_scheduler[0].end == 1

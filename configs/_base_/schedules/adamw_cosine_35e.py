@@ -1,6 +1,8 @@
 # ActionFormer's THUMOS14 schedule: AdamW lr 1e-4, wd 0.05, batch 2, 5 warmup epochs
 # (linear from lr*1e-3) then 30 epochs of cosine decay, gradient clipping at norm 1.
-# When you change max_epochs, change the schedulers' `end`/`T_max` too.
+# `--cfg-options max_epochs=N warmup_epochs=W` (or train_cfg.max_epochs=N) also moves the
+# schedulers' bounds below (tad.engine.runner.load_config); in a config file of your own,
+# change them together.
 max_epochs = 35
 warmup_epochs = 5
 val_interval = 5     # validation mAP every N epochs (and at the last epoch)
