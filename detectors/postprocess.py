@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from tad.detectors.registry import MODELS
-from tad.detectors.soft_nms import score_voting, soft_nms
+from tad.detectors.soft_nms import one_thread, score_voting, soft_nms
 from tad.detectors.timeline import grid_to_seconds
 
 
@@ -53,6 +53,10 @@ class SegmentPostProcessor:
 
     def __call__(self, probs: list[torch.Tensor], segments: list[torch.Tensor], masks: list[torch.Tensor],
                  timestamps, duration: float, video_id: str = "") -> dict:
+        with one_thread():  # small tensors on CPU: thread hand-offs would dominate
+            return self._process(probs, segments, masks, timestamps, duration, video_id)
+
+    def _process(self, probs, segments, masks, timestamps, duration, video_id) -> dict:
         segs, scores, labels = self.select_candidates(
             [p.detach().float().cpu() for p in probs], [s.detach().float().cpu() for s in segments],
             [m.detach().cpu() for m in masks])

@@ -9,6 +9,8 @@ tensor ops whatever the number of classes, and at most ``max_per_class`` iterati
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from tad.detectors.registry import MODELS
@@ -32,14 +34,35 @@ def _group_by_class(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, i
     return group, column, len(counts), int(counts.max())
 
 
+@contextlib.contextmanager
+def one_thread():
+    """The loop runs hundreds of tiny ops: with intra-op threads each one pays a hand-off
+    (up to 20x slower on a busy CPU), so run it single-threaded and restore afterwards."""
+    before = torch.get_num_threads()
+    if before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before > 1:
+            torch.set_num_threads(before)
+
+
 def soft_nms(segments: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, sigma: float = 0.5,
              min_score: float = 0.001, max_per_class: int = 200, class_agnostic: bool = False
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """segments (N, 2), scores (N,), labels (N,) -> kept (segments, decayed scores, labels),
     sorted by score, descending."""
-    device = segments.device
     if segments.numel() == 0:
         return segments.reshape(0, 2), scores.reshape(0), labels.reshape(0)
+    if segments.device.type != "cpu":
+        return _soft_nms(segments, scores, labels, sigma, min_score, max_per_class, class_agnostic)
+    with one_thread():
+        return _soft_nms(segments, scores, labels, sigma, min_score, max_per_class, class_agnostic)
+
+
+def _soft_nms(segments, scores, labels, sigma, min_score, max_per_class, class_agnostic):
+    device = segments.device
     group_labels = torch.zeros_like(labels) if class_agnostic else labels
     group, column, num_groups, width = _group_by_class(group_labels)
     seg_pad = torch.zeros(num_groups, width, 2, dtype=segments.dtype, device=device)
