@@ -222,11 +222,19 @@ def plot_timeline(
     title = (f"{video_id}   duration {duration:.1f} s   GT {n_gt}   predictions shown {n_shown} of "
              f"{len(pred.labels)} (top {top_k}/class)   TP@tIoU {tiou:g}: {n_tp}")
     fig.suptitle(title, fontsize=9, x=left, ha="left", y=1 - 0.12 / height_inches, va="top")
-    handles = [Patch(facecolor=GT_COLOR, edgecolor="black", label="ground truth"),
-               Patch(facecolor=GT_COLOR, alpha=0.45, edgecolor="black", linestyle="--", label="missed GT"),
-               Patch(facecolor=TP_COLOR, label=f"TP (tIoU >= {tiou:g})"), Patch(facecolor=FP_COLOR, label="FP"),]
-    fig.legend(handles=handles, loc="lower right", ncol=4, fontsize=7, frameon=False,
-               bbox_to_anchor=(right, 0.0))
+    shown_pred = [p for _, _, placed, _ in lanes for p, _ in placed]
+    handles = []  # legend entries only for what the picture shows
+    if gt_matched.any():
+        handles.append(Patch(facecolor=GT_COLOR, edgecolor="black", label="ground truth (matched)"))
+    if (~gt_matched).any():
+        handles.append(Patch(facecolor=GT_COLOR, alpha=0.45, edgecolor="black", linestyle="--", label="missed GT"))
+    if is_tp[shown_pred].any():
+        handles.append(Patch(facecolor=TP_COLOR, label=f"TP (tIoU >= {tiou:g})"))
+    if (~is_tp[shown_pred]).any():
+        handles.append(Patch(facecolor=FP_COLOR, label="FP"))
+    if handles:
+        fig.legend(handles=handles, loc="lower right", ncol=len(handles), fontsize=7, frameon=False,
+                   bbox_to_anchor=(right, 0.0))
 
     if video_file is not None:
         strip = fig.add_axes((left, top - thumbs_h / height_inches, right - left, thumbs_h / height_inches))
