@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tad.features.backbones._init_weights import init_resnet_weights
-from tad.features.backbones._layers import PointwiseConv3d
+from tad.features.backbones._layers import PointwiseConv3d, conv_bn
 from tad.features.backbones.base import Backbone, BackboneSpec
 from tad.features.registry import BACKBONES
 
@@ -48,7 +48,7 @@ class Stem(nn.Module):
         self.bn = _bn(dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn(self.conv(x)))
+        x = F.relu(conv_bn(self.conv, self.bn, x))
         return F.max_pool3d(x, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
 
 
@@ -62,7 +62,7 @@ class FuseFastToSlow(nn.Module):
         self.bn = _bn(fast_channels * FUSION_CONV_CHANNEL_RATIO)
 
     def forward(self, slow: torch.Tensor, fast: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fused = F.relu(self.bn(self.conv_f2s(fast)))  # (B, 2 C_fast, T_slow, h, w)
+        fused = F.relu(conv_bn(self.conv_f2s, self.bn, fast))  # (B, 2 C_fast, T_slow, h, w)
         return torch.cat([slow, fused], dim=1), fast
 
 
@@ -81,9 +81,9 @@ class BottleneckTransform(nn.Module):
         self.c_bn = _bn(dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.a_bn(self.a(x)))
-        x = F.relu(self.b_bn(self.b(x)))
-        return self.c_bn(self.c(x))
+        x = F.relu(conv_bn(self.a, self.a_bn, x))
+        x = F.relu(conv_bn(self.b, self.b_bn, x))
+        return conv_bn(self.c, self.c_bn, x)
 
 
 class ResBlock(nn.Module):
@@ -97,7 +97,7 @@ class ResBlock(nn.Module):
         self.branch2 = BottleneckTransform(dim_in, dim_inner, dim_out, temporal_kernel, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.branch1 is None else self.branch1_bn(self.branch1(x))
+        shortcut = x if self.branch1 is None else conv_bn(self.branch1, self.branch1_bn, x)
         return F.relu(shortcut + self.branch2(x))
 
 

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from tad.errors import TadInputError
 from tad.features.backbones._init_weights import init_resnet_weights
-from tad.features.backbones._layers import PointwiseConv3d
+from tad.features.backbones._layers import PointwiseConv3d, conv_bn
 from tad.features.backbones.base import Backbone, BackboneSpec
 from tad.features.registry import BACKBONES
 
@@ -112,10 +112,10 @@ class TAdaBottleneckBranch(nn.Module):
         self.c_bn = _bn(dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.a_bn(self.a(x)))
+        x = F.relu(conv_bn(self.a, self.a_bn, x))
         y = self.b(x, self.b_rf(x))  # pre-BN TAdaConv output feeds both BNs
         x = F.relu(self.b_bn(y) + self.b_avgpool_bn(self.b_avgpool(y)))
-        return self.c_bn(self.c(x))
+        return conv_bn(self.c, self.c_bn, x)
 
 
 class TAdaResBlock(nn.Module):
@@ -129,7 +129,7 @@ class TAdaResBlock(nn.Module):
         self.conv_branch = TAdaBottleneckBranch(dim_in, dim_inner, dim_out, stride, impl)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.short_cut is None else self.short_cut_bn(self.short_cut(x))
+        shortcut = x if self.short_cut is None else conv_bn(self.short_cut, self.short_cut_bn, x)
         return F.relu(shortcut + self.conv_branch(x))
 
 
@@ -158,7 +158,7 @@ class TAdaStem(nn.Module):
         self.a_bn = _bn(dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.a_bn(self.a(x)))
+        return F.relu(conv_bn(self.a, self.a_bn, x))
 
 
 @BACKBONES.register_module(name="tada2d_r50")
