@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> None:
                              achieved / peaks.get("float32", float("nan"))))
                 print(f"{name}: torch.compile works here (first call {compile_s:.1f} s)")
             except Exception as exc:  # report, do not fail the benchmark
-                print(f"{name}: torch.compile failed here: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+                reason = " / ".join(lines[:1] + lines[-2:])[:300]
+                print(f"{name}: torch.compile failed here: {type(exc).__name__}: {reason}")
         del model
 
     print()

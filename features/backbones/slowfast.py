@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tad.errors import TadInputError
 from tad.features.backbones._init_weights import init_resnet_weights
 from tad.features.backbones._layers import PointwiseConv3d, conv_bn
 from tad.features.backbones.base import Backbone, BackboneSpec
@@ -175,6 +176,9 @@ class SlowFastR50(Backbone):
         init_resnet_weights(self, init_seed, zero_bn_suffix="c_bn")
 
     def forward_maps(self, clips: torch.Tensor) -> list[torch.Tensor]:
+        if clips.shape[2] % ALPHA:
+            raise TadInputError(self.registry_name, f"clip_len must be a multiple of {ALPHA} (slow pathway = every "
+                                                    f"{ALPHA}th fast frame), got {clips.shape[2]}")
         fast = clips  # (B, 3, T_fast, H, W)
         slow = clips.index_select(2, slow_indices(clips.shape[2]).to(clips.device))  # (B, 3, T_fast / 4, H, W)
         slow, fast = self.s1(slow, fast)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from tad.errors import TadInputError
 from tad.features.backbones.slowfast import SlowFastR50, slow_indices
 from tad.features.registry import BACKBONES
 
@@ -57,3 +58,5 @@ def test_spatial_grid_concatenates_both_pathways():
     assert grid.shape == (1, 2304, 2, 2) and pooled.shape == (1, 2304)
     torch.testing.assert_close(grid.mean(dim=(2, 3)), pooled, atol=1e-5, rtol=1e-5)
     assert torch.isfinite(pooled).all()
+    with pytest.raises(TadInputError, match="multiple of 4"):
+        model(torch.zeros(1, 3, 6, 32, 32))
