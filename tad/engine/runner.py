@@ -275,6 +275,14 @@ def _check_inputs(cfg: Config) -> None:
                 raise TadInputError(value, f"{key} not found (set it with --cfg-options {key}=PATH)")
     dataset = (cfg.get("train_dataloader") or {}).get("dataset") or {}
     model = cfg.get("model") or {}
+    ann_file = dataset.get("ann_file")
+    if ann_file and model.get("num_classes") is not None:
+        from tad.eval.annotations import load_annotations
+
+        classes = dataset.get("classes") or cfg.get("classes") or load_annotations(ann_file).classes
+        if len(classes) != model["num_classes"]:
+            raise TadInputError(ann_file, f"{len(classes)} classes but the model has num_classes="
+                                f"{model['num_classes']} (set --cfg-options model.num_classes={len(classes)})")
     store_path = dataset.get("feature_store")
     if store_path and model.get("in_channels") is not None:
         from tad.features.store import FeatureStore

@@ -150,3 +150,9 @@ def test_epoch_options_move_the_lr_schedule():
 def test_run_shorter_than_warmup_keeps_only_the_warmup():
     cfg = load_config("tiny_test.py", ["train_cfg.max_epochs=1"])
     assert [s.type for s in cfg.param_scheduler] == ["LinearLR"] and cfg.param_scheduler[0].end == 1
+
+
+def test_build_runner_reports_class_count_mismatch(tiny_options, tmp_path):
+    cfg = load_config("tiny_test.py", tiny_options + ["model.num_classes=5"])
+    with pytest.raises(TadInputError, match=r"3 classes but the model has num_classes=5 \(set --cfg-options"):
+        build_runner(cfg, work_dir=tmp_path / "w")
