@@ -2,9 +2,15 @@
 
 Why this shape:
 
-* Frames are read with decord ``get_batch`` on runs of increasing indices, one chunk
-  at a time, never by seeking back per clip (overlapping clip windows would decode
-  every frame ``clip_len / clip_stride`` times, ~20x slower on long videos).
+* decord opens and validates the file and gives the frame index and times; pixels are
+  pulled forward only, in runs of increasing indices, never by seeking back per clip
+  (overlapping clip windows would decode every frame ``clip_len / clip_stride`` times,
+  ~20x slower on long videos).
+* Pixels come from ``PyAVFrameSource`` (pull-based: nothing is decoded until asked).
+  decord's ``get_batch`` works too (``ChunkedFrameReader`` accepts either), but its
+  decoder thread keeps decoding ahead into an unbounded queue whenever the caller
+  waits, e.g. on a slower model: measured +230 MiB after 10 s of waiting on a 320x180
+  video, growing with video length. Bounded memory needs the pull-based source.
 * Frame times come from the container (``get_frame_timestamp``), so variable frame
   rate files map to the right seconds. A frame's duration is the gap to the next
   frame's pts (decord's own end times assume a constant rate); the last frame keeps
@@ -28,6 +34,7 @@ from tad.errors import TadInputError
 __all__ = [
     "FrameTimeline",
     "ChunkedFrameReader",
+    "PyAVFrameSource",
     "open_video",
     "frame_times",
     "resample_timeline",
@@ -156,12 +163,73 @@ class ChunkedFrameReader:
         unique, inverse = np.unique(wanted, return_inverse=True)
         chunks = []
         for lo in range(0, len(unique), self.chunk_size):
-            batch = self.reader.get_batch(unique[lo : lo + self.chunk_size].tolist()).asnumpy()  # (n, H, W, 3)
+            batch = self.reader.get_batch(unique[lo : lo + self.chunk_size].tolist())  # (n, H, W, 3)
+            batch = batch.asnumpy() if hasattr(batch, "asnumpy") else batch
             if self.crop is not None:
                 batch = self.crop(batch)
             chunks.append(np.ascontiguousarray(batch))
         decoded = chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
         return decoded if len(unique) == len(wanted) else decoded[inverse]
+
+
+class PyAVFrameSource:
+    """Forward-only RGB frames by index, decoded on demand with PyAV at ``width`` x ``height``.
+
+    Indices are those of decord's frame index (``pts``): each decoded frame is placed by
+    its own presentation time; a frame the decoder never outputs (e.g. one cut by an
+    edit list) is served by the last frame shown before it. Holds one decoded frame.
+    """
+
+    def __init__(self, path: str | os.PathLike, pts: np.ndarray, width: int, height: int, threads: int = 1):
+        import av
+
+        self.pts = np.asarray(pts, dtype=np.float64)
+        self.width, self.height = int(width), int(height)
+        self._container = av.open(os.fspath(path))
+        stream = self._container.streams.video[0]
+        stream.codec_context.thread_count = max(1, int(threads))
+        self._frames = self._container.decode(stream)
+        self._tolerance = 0.5 * float(np.min(np.diff(self.pts))) if len(self.pts) > 1 else 1.0
+        self._prev = None  # (index, av frame) last frame before the current one
+        self._cur = None  # (index, av frame) or None when exhausted
+        self._last_asked = -1
+        self._advance()
+
+    def _advance(self) -> None:
+        self._prev = self._cur if self._cur is not None else self._prev
+        try:
+            frame = next(self._frames)
+        except StopIteration:
+            self._cur = None
+            return
+        if frame.time is None:
+            index = (self._prev[0] + 1) if self._prev is not None else 0
+        else:
+            index = int(np.searchsorted(self.pts, frame.time - self._tolerance))
+        self._cur = (index, frame)
+
+    def _rgb(self, frame) -> np.ndarray:
+        return frame.to_ndarray(width=self.width, height=self.height, format="rgb24")  # (h, w, 3)
+
+    def get_batch(self, indices) -> np.ndarray:
+        """(n, height, width, 3) uint8 for increasing ``indices``."""
+        out = []
+        for k in indices:
+            if k < self._last_asked:
+                raise ValueError(f"forward-only source: frame {k} asked after {self._last_asked}")
+            self._last_asked = k
+            while self._cur is not None and self._cur[0] < k:
+                self._advance()
+            if self._cur is not None and (self._cur[0] == k or self._prev is None):
+                out.append(self._rgb(self._cur[1]))
+            elif self._prev is not None:
+                out.append(self._rgb(self._prev[1]))
+            else:
+                raise ValueError("the decoder returned no frames")
+        return np.stack(out)
+
+    def close(self) -> None:
+        self._container.close()
 
 
 def _first_line(exc: BaseException) -> str:

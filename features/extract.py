@@ -23,6 +23,7 @@ Pipeline::
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import queue
@@ -37,7 +38,7 @@ import numpy as np
 
 from tad.errors import TadInputError
 from tad.features.clip_sampling import clip_windows
-from tad.features.decoding import ChunkedFrameReader, frame_times, open_video, resample_timeline
+from tad.features.decoding import ChunkedFrameReader, PyAVFrameSource, frame_times, open_video, resample_timeline
 from tad.features.frame_transforms import FrameGeometry, normalize_clips
 
 __all__ = ["ExtractOptions", "ExtractSummary", "extract_folder", "extract_videos", "list_videos", "video_id_for"]
@@ -173,9 +174,8 @@ def decode_messages(task: DecodeTask) -> Iterator[tuple]:
     num_frames, native_fps = len(reader), float(reader.get_avg_fps())
     height, width = reader[0].shape[:2]
     out_w, out_h = task.geometry.decode_size(width, height)
-    if (out_w, out_h) != (width, height):
-        del reader
-        reader = open_video(task.path, width=out_w, height=out_h)
+    del reader  # pixels come from the pull-based source (bounded memory, see tad.features.decoding)
+    source = PyAVFrameSource(task.path, pts, out_w, out_h)
     timeline = resample_timeline(pts, durations, task.fps)
     windows = clip_windows(len(timeline), task.clip_len, task.frame_interval, task.clip_stride)
     timestamps = windows.centres(timeline.times, timeline.durations)  # (T,)
@@ -185,7 +185,7 @@ def decode_messages(task: DecodeTask) -> Iterator[tuple]:
                  source_mtime=float(stat.st_mtime), padded=bool(windows.padded))
     yield ("start", task.task_id, dict(num_clips=len(windows), timestamps=timestamps, attrs=attrs))
 
-    frames_reader = ChunkedFrameReader(reader, timeline.source_index, chunk_size=task.chunk_frames,
+    frames_reader = ChunkedFrameReader(source, timeline.source_index, chunk_size=task.chunk_frames,
                                        crop=task.geometry.crop_frames)
     span = int(windows.last[0] - windows.first[0]) + 1
     per_run = max(1, (max(task.chunk_frames, span) - span) // task.clip_stride + 1)
@@ -195,6 +195,7 @@ def decode_messages(task: DecodeTask) -> Iterator[tuple]:
         a, b = int(rows.min()), int(rows.max()) + 1
         frames = frames_reader.get(a, b)  # (b - a, h, w, 3)
         yield ("clips", task.task_id, c0, frames, rows - a)
+    source.close()
     yield ("end", task.task_id)
 
 
@@ -217,10 +218,32 @@ def _die_with_parent() -> None:
         pass
 
 
+class _MallocTrimmer:
+    """Give freed heap memory back to the OS after each run of frames.
+
+    The decoder's own threads allocate frame buffers from glibc per-thread arenas that
+    otherwise keep growing with fragmentation, so a decoder's RSS would grow with video
+    length; ``malloc_trim`` keeps it flat. A no-op where glibc is not there.
+    """
+
+    def __init__(self):
+        try:
+            import ctypes
+
+            self._trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except Exception:
+            self._trim = None
+
+    def __call__(self) -> None:
+        if self._trim is not None:
+            self._trim(0)
+
+
 def _worker_loop(task_q, out_q, beat) -> None:
     """Decoder process: take tasks until None; every message refreshes the heartbeat."""
     parent = os.getppid()
     _die_with_parent()
+    trim = _MallocTrimmer()
     if not os.environ.get("TAD_DECODER_LOG"):
         # ffmpeg/decord print multi-line native noise for bad files; our one line per video says it
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -254,6 +277,8 @@ def _worker_loop(task_q, out_q, beat) -> None:
         try:
             for msg in decode_messages(task):
                 put(msg)
+                del msg
+                trim()
         except Exception as exc:  # one bad video: report it, take the next
             put(("error", task.task_id, _one_line(exc)))
     out_q.close()
@@ -290,11 +315,21 @@ class _DecoderPool:
     def __init__(self, num_workers: int, timeout: float, queue_size: int = 3):
         methods = mp.get_all_start_methods()
         # fork: starts fast and keeps test monkeypatches; workers never touch torch.
-        self.ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+        self.ctx = mp.get_context(os.environ.get("TAD_MP", "fork") if "fork" in methods else "spawn")
         self.timeout = timeout
         self.queue_size = queue_size
-        self.workers = [_Worker(self.ctx, queue_size) for _ in range(num_workers)]
         self._next = 0
+        self.workers = [self._start_worker() for _ in range(num_workers)]
+
+    def _start_worker(self) -> _Worker:
+        # Freeze the parent's objects first: otherwise the child's garbage collector walks
+        # (and so copies) every page of them, and its RSS creeps up to the parent's size.
+        gc.collect()
+        gc.freeze()
+        try:
+            return _Worker(self.ctx, self.queue_size)
+        finally:
+            gc.unfreeze()
 
     def idle(self) -> list[_Worker]:
         return [w for w in self.workers if w.task is None]
@@ -343,7 +378,7 @@ class _DecoderPool:
             if w.task is not None:
                 lost.append((w.task, reason))
             w.kill()
-            self.workers[i] = _Worker(self.ctx, self.queue_size)
+            self.workers[i] = self._start_worker()
         return lost
 
     def close(self) -> None:
