@@ -207,3 +207,27 @@ def test_store_holds_the_layout_with_i3d_timestamps(tmp_path):
     assert held_store[vid].features.shape == store[vid].features.shape
     assert not np.allclose(held_store[vid].features, store[vid].features)
     assert load_layout(held.annotations).videos[vid].segments.tolist() != load_layout(summary.annotations).videos[vid].segments.tolist()
+
+
+def test_make_synthetic_thumos_script(tmp_path, thumos_json):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tad.features.store import FeatureStore
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "make_synthetic_thumos.py"
+    out = tmp_path / "synth.h5"
+    proc = subprocess.run([sys.executable, str(script), "-o", str(out), "--annotations", str(thumos_json),
+                           "--feature-dim", "8", "--max-videos", "1", "--holdout", "--spatial-grid", "2",
+                           "--difficulty", "hard"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "videos: 2" in proc.stdout
+    store = FeatureStore(out)
+    assert len(store) == 2 and store.feature_dim == 8 and store.spatial_grid == 2
+    ann = json.loads((tmp_path / "synth.json").read_text())
+    assert {v["subset"] for v in ann["database"].values()} == {"Validation", "Test"}
+    bad = subprocess.run([sys.executable, str(script), "-o", str(tmp_path / "x.h5"), "--annotations",
+                          str(tmp_path / "missing.json")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "missing.json" in bad.stderr.strip().splitlines()[-1]
