@@ -26,7 +26,8 @@ How a feature sequence of one video is made (all vectors have ``feature_dim`` en
   so a difficulty setting means the same thing at any ``feature_dim``.
 * **space** (``spatial_grid=g``): features are (T, C, g, g); background, style and
   noise fill every cell, each action sits at a random location (a Gaussian blob
-  about one cell wide), so pooling space away dilutes it.
+  about one cell wide), so pooling space away dilutes it. Memory: one video's
+  (T, C, g*g) float32 array at a time (T = 12.5k for the longest THUMOS video).
 
 Prototypes are unit vectors, actions have amplitude 1. Everything is deterministic
 by ``seed``; each video has its own random stream (seeded by seed and video id), so
@@ -396,16 +397,23 @@ def synthesize_video(video: VideoLayout, cfg: SyntheticConfig, prototypes: _Prot
         ys, xs = np.meshgrid(np.arange(grid) + 0.5, np.arange(grid) + 0.5, indexing="ij")
         d2 = (ys[None] - centres[:, 0, None, None]) ** 2 + (xs[None] - centres[:, 1, None, None]) ** 2
         weight = np.exp(-d2 / (2 * 0.6**2)).reshape(len(events), grid * grid)  # (E, g*g)
-        signal = np.einsum("te,ec,es->tcs", amp, pattern, weight) + np.einsum("te,ec,es->tcs", amp * phase, phase_vec, weight)
+        amp32, phase32 = amp.astype(np.float32), (amp * phase).astype(np.float32)
+        pattern32, phase_vec32, weight32 = pattern.astype(np.float32), phase_vec.astype(np.float32), weight.astype(np.float32)
+        signal = (np.einsum("te,ec,es->tcs", amp32, pattern32, weight32)
+                  + np.einsum("te,ec,es->tcs", phase32, phase_vec32, weight32))  # (T, C, g*g)
         noise = _smoothed_noise(rng, (num_steps, dim, grid * grid), cfg)
-        feats = gain * (base[:, :, None] + signal) + noise  # (T, C, g*g)
+        signal += base.astype(np.float32)[:, :, None]
+        signal *= gain
+        signal += noise
+        feats = signal  # (T, C, g*g)
         feats = feats.reshape(num_steps, dim, grid, grid)
     return feats.astype(np.float32), timestamps, padded
 
 
 def _smoothed_noise(rng: np.random.Generator, shape: tuple, cfg: SyntheticConfig) -> np.ndarray:
     """Gaussian noise along axis 0 (time), smoothed, with std ``cfg.noise`` along any unit direction."""
-    noise = rng.standard_normal(shape)
+    # float32 for (T, C, g*g) grids, which get large; float64 otherwise
+    noise = rng.standard_normal(shape, dtype=np.float32 if len(shape) > 2 else np.float64)
     if cfg.noise_smoothing > 0 and shape[0] > 1:
         noise = gaussian_filter1d(noise, sigma=cfg.noise_smoothing, axis=0, mode="reflect")
         kernel = np.exp(-0.5 * (np.arange(-4 * cfg.noise_smoothing, 4 * cfg.noise_smoothing + 1) / cfg.noise_smoothing) ** 2)
