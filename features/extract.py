@@ -315,7 +315,8 @@ class _DecoderPool:
     def __init__(self, num_workers: int, timeout: float, queue_size: int = 3):
         methods = mp.get_all_start_methods()
         # fork: starts fast and keeps test monkeypatches; workers never touch torch.
-        self.ctx = mp.get_context(os.environ.get("TAD_MP", "fork") if "fork" in methods else "spawn")
+        # TAD_DECODER_START_METHOD=forkserver|spawn gives decoders a clean interpreter instead.
+        self.ctx = mp.get_context(os.environ.get("TAD_DECODER_START_METHOD", "fork") if "fork" in methods else "spawn")
         self.timeout = timeout
         self.queue_size = queue_size
         self._next = 0

@@ -1,6 +1,8 @@
 """Frame times, fps resampling, clip windows, chunked reading and frame transforms."""
 from __future__ import annotations
 
+import os
+
 import decord
 import numpy as np
 import pytest
@@ -150,3 +152,47 @@ def test_clip_transform_and_normalize_agree():
     assert out[2, 1, 0, 0].item() == pytest.approx(pixel, abs=1e-5)
     resized = ClipTransform(mean, std, resize=32)(frames)
     assert resized.shape == (3, 4, 32, 32)
+
+
+def test_pyav_source_matches_decord_frames_and_fills_missing_indices(tmp_path, real_videos_dir):
+    from tad.features.decoding import PyAVFrameSource
+
+    path = make_video(tmp_path / "v.mp4", num_frames=30)
+    pts, _ = frame_times(open_video(path))
+    source = PyAVFrameSource(path, pts, 64, 48)
+    frames = source.get_batch([0, 1, 5, 5, 17, 29])
+    assert frames.shape == (6, 48, 64, 3) and frames.dtype == np.uint8
+    assert [frame_number(f) for f in frames] == [0, 1, 5, 5, 17, 29]
+    with pytest.raises(ValueError, match="forward-only"):
+        source.get_batch([3])
+    # highjump.mp4: the container indexes 727 frames, the decoder outputs 726; the last
+    # index is served by the frame shown before it, never an error
+    real = real_videos_dir / "highjump.mp4"
+    reader = open_video(real)
+    pts, _ = frame_times(reader)
+    tail = PyAVFrameSource(real, pts, 160, 90).get_batch([700, 725, 726])
+    expected = decord.VideoReader(str(real), width=160, height=90).get_batch([700, 725]).asnumpy()
+    assert np.abs(tail[:2].astype(int) - expected.astype(int)).mean() < 3.0  # two scalers, same frames
+    np.testing.assert_array_equal(tail[2], tail[1])
+
+
+def test_pyav_source_memory_does_not_grow_while_the_caller_waits(tmp_path):
+    """decord's decoder thread decodes ahead while its caller waits; the pull source must not."""
+    import time
+
+    from tad.features.decoding import PyAVFrameSource
+
+    path = make_video(tmp_path / "long.mp4", num_frames=600, width=320, height=240)
+    pts, _ = frame_times(open_video(path))
+    source = PyAVFrameSource(path, pts, 320, 240)
+
+    def rss_mib() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    source.get_batch(list(range(0, 60)))
+    before = rss_mib()
+    for start in range(60, 600, 60):
+        source.get_batch(list(range(start, start + 60)))
+        time.sleep(0.05)  # a slow consumer
+    assert rss_mib() - before < 40  # 540 more frames of 230 KB would be > 120 MiB if retained
