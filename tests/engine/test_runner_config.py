@@ -156,3 +156,11 @@ def test_build_runner_reports_class_count_mismatch(tiny_options, tmp_path):
     cfg = load_config("tiny_test.py", tiny_options + ["model.num_classes=5"])
     with pytest.raises(TadInputError, match=r"3 classes but the model has num_classes=5 \(set --cfg-options"):
         build_runner(cfg, work_dir=tmp_path / "w")
+
+
+def test_split_names_resolve_to_config_subsets():
+    from tad.engine.inference import resolve_subset
+
+    cfg = load_config("thumos14_stpt_i3d.py", ["val_subset=holdout"])
+    assert resolve_subset(cfg, "test") == "test" and resolve_subset(cfg, "train") == "validation"
+    assert resolve_subset(cfg, "val") == "holdout" and resolve_subset(cfg, "Validation") == "Validation"
