@@ -75,7 +75,8 @@ def extract_options(cfg, workers: int = 1):
 
 
 def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, epochs: int | None = None,
-             workers: int = 1, threads: int | None = 1, echo=print, progress: bool = True) -> DemoResult:
+             workers: int = 1, threads: int | None = 1, echo=print, progress: bool = True,
+             video_kwargs: dict | None = None) -> DemoResult:
     """Run the whole demo in ``workdir``; returns where everything went and the scores.
 
     ``videos``: how many synthetic videos (40% form the Test subset); ``epochs``
@@ -83,6 +84,7 @@ def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, 
     intra-op threads (None keeps torch's default). The demo's model is small: one
     thread is about as fast as two on an idle 2-core machine and many times faster
     when the cores are shared (OpenMP threads then wait on each other).
+    ``video_kwargs`` go to :func:`tad.demo.render.plan_video` (e.g. shorter videos in tests).
     """
     import torch
 
@@ -100,7 +102,8 @@ def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, 
     # 1. Render ------------------------------------------------------------------------
     _stage(f"render {videos} synthetic videos (seed {seed})", echo)
     t0 = time.perf_counter()
-    dataset = render_dataset(workdir, num_videos=videos, seed=seed, progress=progress, workers=workers + 1)
+    dataset = render_dataset(workdir, num_videos=videos, seed=seed, progress=progress, workers=workers + 1,
+                             **(video_kwargs or {}))
     seconds["render"] = time.perf_counter() - t0
     n_actions = sum(len(p.actions) for p in dataset.plans)
     echo(f"{len(dataset.plans)} videos, {n_actions} actions of {len(dataset.classes)} classes "
