@@ -1,6 +1,7 @@
 # `tad demo`: a small STPT on the synthetic demo dataset (64-d tiny3d features at
 # 2.5 steps/s, 4 classes, videos of 20-60 s = 50-150 steps, actions of 5-18 steps).
-# 40 epochs of 7 iterations; lr 3e-4 (1e-3 stalls on a loss plateau for ~25 epochs). `tad demo` points it at its own files; to rerun by hand:
+# 40 epochs of 7 iterations; lr 3e-4 (1e-3 stalls on a loss plateau for ~25 epochs).
+# `tad demo` points it at its own files; to rerun by hand:
 #   tad train demo_stpt.py --cfg-options ann_file=tad_demo/annotations.json \
 #       feature_store=tad_demo/features.h5 --work-dir tad_demo/train
 _base_ = [
