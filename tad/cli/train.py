@@ -62,6 +62,10 @@ def train(config, work_dir, resume, cfg_options, seed, amp, device, launcher, ex
     if is_main_process():
         click.echo(f"work dir: {runner.work_dir}")
         try:
-            click.echo(f"best checkpoint: {find_best_checkpoint(runner.work_dir)}")
+            best = find_best_checkpoint(runner.work_dir)
         except TadInputError:
             click.echo("best checkpoint: none saved")
+            return
+        score = runner.message_hub.get_info("best_score")
+        note = f" (validation average mAP {100 * score:.2f}%)" if score is not None and "best_" in best.name else ""
+        click.echo(f"best checkpoint: {best}{note}")
