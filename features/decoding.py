@@ -56,7 +56,8 @@ def open_video(path: str | os.PathLike, width: int = -1, height: int = -1, num_t
     try:
         reader = decord.VideoReader(path, ctx=decord.cpu(0), width=width, height=height, num_threads=num_threads)
     except Exception as exc:  # decord raises DECORDError / RuntimeError with multi-line C++ text
-        raise TadInputError(path, f"cannot decode as video ({_first_line(exc)})") from None
+        detail = _first_line(exc).replace(path, "file")
+        raise TadInputError(path, f"cannot decode as video ({detail})") from None
     if len(reader) == 0:
         raise TadInputError(path, "video has no frames")
     return reader

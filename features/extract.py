@@ -530,6 +530,19 @@ def _resolve_device(name: str):
         raise TadInputError("--device", f"unknown device {name!r}") from None
 
 
+def _check_options_early(opts: ExtractOptions) -> None:
+    """The checks that need neither torch nor the video list: fail before any work starts."""
+    if opts.dtype not in DTYPES:
+        raise TadInputError("--dtype", f"must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
+    if opts.checkpoint is None and not opts.random_init:
+        raise TadInputError("--checkpoint", "no checkpoint given; pass --checkpoint CKPT, or --random-init "
+                            "to extract with untrained (seeded) weights")
+    if opts.checkpoint is not None and not Path(opts.checkpoint).is_file():
+        raise TadInputError(opts.checkpoint, "no such checkpoint file")
+    if opts.store_dtype not in ("float16", "float32"):
+        raise TadInputError("--store-dtype", f"must be float16 or float32, got {opts.store_dtype!r}")
+
+
 def _build_backbone(opts: ExtractOptions):
     """Model, effective options (the store's ``options``), checkpoint name and sha256."""
     from tad.features.registry import BACKBONES
@@ -643,6 +656,7 @@ def extract_videos(video_paths: Sequence[str | os.PathLike], root_dir: str | os.
                    _pre_failed: dict[str, str] | None = None) -> ExtractSummary:
     """Extract ``video_paths`` (ids relative to ``root_dir``) into the store at ``out_path``."""
     started = time.time()
+    _check_options_early(opts)
     root = Path(root_dir) if root_dir is not None else None
     summary = ExtractSummary(out_path=str(out_path))
     rank, world, device_name = _distributed(opts.device)
