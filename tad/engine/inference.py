@@ -55,7 +55,12 @@ def load_detector(cfg, checkpoint: str | os.PathLike, device: str = "cpu") -> tu
         raise TadInputError(path, "not a model checkpoint (no state_dict)")
     state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
     model = MODELS.build(cfg.model)
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        sizes = [line.strip() for line in str(exc).splitlines() if "size mismatch" in line]
+        raise TadInputError(path, f"checkpoint does not match the config's model: {len(sizes)} shape mismatches "
+                            f"({sizes[0] if sizes else exc})") from exc
     mismatched = [f"missing {k}" for k in result.missing_keys] + [f"unexpected {k}" for k in result.unexpected_keys]
     if mismatched:
         raise TadInputError(path, f"checkpoint does not match the config's model: {len(mismatched)} key problems "

@@ -164,3 +164,17 @@ def test_split_names_resolve_to_config_subsets():
     cfg = load_config("thumos14_stpt_i3d.py", ["val_subset=holdout"])
     assert resolve_subset(cfg, "test") == "test" and resolve_subset(cfg, "train") == "validation"
     assert resolve_subset(cfg, "val") == "holdout" and resolve_subset(cfg, "Validation") == "Validation"
+
+
+def test_checkpoint_of_another_model_is_a_one_line_error(tmp_path):
+    from tad.engine.inference import load_detector
+    from tad.registry import MODELS
+
+    cfg = load_config("tiny_test.py")
+    other = MODELS.build(dict(cfg.model, embed_dim=16))
+    torch.save({"state_dict": other.state_dict()}, tmp_path / "other.pth")
+    with pytest.raises(TadInputError, match=r"other.pth: checkpoint does not match the config's model: \d+ shape"):
+        load_detector(cfg, tmp_path / "other.pth")
+    torch.save({"state_dict": {"foo": torch.zeros(1)}}, tmp_path / "foo.pth")
+    with pytest.raises(TadInputError, match="key problems"):
+        load_detector(cfg, tmp_path / "foo.pth")
