@@ -521,6 +521,7 @@ class _FeatureModel:
 def _resolve_device(name: str):
     import torch
 
+    name = str(name)
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise TadInputError("--device", f"{name} requested but CUDA is not available (use --device cpu)")
@@ -659,7 +660,7 @@ def extract_videos(video_paths: Sequence[str | os.PathLike], root_dir: str | os.
     _check_options_early(opts)
     root = Path(root_dir) if root_dir is not None else None
     summary = ExtractSummary(out_path=str(out_path))
-    rank, world, device_name = _distributed(opts.device)
+    rank, world, device_name = _distributed(str(opts.device))  # str: a torch.device works too
     device = _resolve_device(device_name)
 
     # ids, duplicates, this rank's share
