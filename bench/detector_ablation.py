@@ -133,16 +133,18 @@ def train_and_evaluate(job: dict) -> dict:
 
 # ------------------------------------------------------------------ driver side
 def ensure_heldout_set(data_dir: Path, ann: Path, feature_dim: int, max_videos: int | None, difficulty: str,
-                       seed: int) -> tuple[Path, Path, int]:
+                       seed: int, overrides: dict | None = None) -> tuple[Path, Path, int]:
     """Generate (or reuse) the held-out store; returns (store, annotations, num_classes)."""
     from tad.synthetic_features import load_layout, make_synthetic_store, preset_config, select_videos
 
-    tag = f"heldout_{difficulty}_d{feature_dim}_n{max_videos or 'all'}_s{seed}"
+    overrides = overrides or {}
+    extra = "".join(f"_{k}{v}" for k, v in sorted(overrides.items()))
+    tag = f"heldout_{difficulty}{extra}_d{feature_dim}_n{max_videos or 'all'}_s{seed}"
     store, ann_out = data_dir / f"{tag}.h5", data_dir / f"{tag}.json"
     layout = select_videos(load_layout(ann), ["validation", "test"], max_videos)
     if not (store.is_file() and ann_out.is_file()):
         t0 = time.perf_counter()
-        cfg = preset_config(difficulty, feature_dim=feature_dim, seed=seed)
+        cfg = preset_config(difficulty, feature_dim=feature_dim, seed=seed, **overrides)
         summary = make_synthetic_store(layout, store, cfg, ann_out=ann_out, holdout=True, overwrite=True)
         print(f"generated {summary.num_videos} videos, {summary.num_steps} feature steps in "
               f"{time.perf_counter() - t0:.0f} s -> {store}")
@@ -183,6 +185,8 @@ def parse_variants(spec: str, default_epochs: int) -> list[tuple[str, int]]:
 @click.option("--max-videos", type=int, default=None, help="Videos per subset [CPU: 50, --full: all 200 + 212].")
 @click.option("--max-seq-len", type=int, default=2304, show_default=True)
 @click.option("--difficulty", type=click.Choice(["easy", "medium", "hard"]), default="medium", show_default=True)
+@click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE",
+              help="Override a difficulty parameter of the synthetic set (e.g. noise=0.3), repeatable.")
 @click.option("--full", is_flag=True, help="Full THUMOS sizes (defaults in brackets after --full).")
 @click.option("--lr", type=float, default=None, help="Learning rate [CPU: 1e-3, --full: the configs' 1e-4].")
 @click.option("--ema-momentum", type=float, default=None, help="Override the EMA momentum (short CPU runs need a faster EMA).")
@@ -197,7 +201,7 @@ def parse_variants(spec: str, default_epochs: int) -> list[tuple[str, int]]:
 @click.option("--work-dir", default=str(REPO / "work_dirs" / "bench_ablation"), show_default=True, type=click.Path(path_type=Path))
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None)
 @click.option("--worker-json", default=None, hidden=True)
-def main(variants, epochs, feature_dim, embed_dim, max_videos, max_seq_len, difficulty, full, lr, ema_momentum, seed,
+def main(variants, epochs, feature_dim, embed_dim, max_videos, max_seq_len, difficulty, data_options, full, lr, ema_momentum, seed,
          amp, device, threads, ann, data_dir, work_dir, json_out, worker_json):
     if worker_json:
         print("RESULT " + json.dumps(train_and_evaluate(json.loads(worker_json))), flush=True)
@@ -212,10 +216,18 @@ def main(variants, epochs, feature_dim, embed_dim, max_videos, max_seq_len, diff
     plan = parse_variants(variants, epochs)
     data_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
-    store, ann_file, num_classes = ensure_heldout_set(data_dir, ann, feature_dim, max_videos, difficulty, seed)
+    overrides = {}
+    for item in data_options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--data-option")
+        overrides[key.strip()] = float(value) if "." in value else int(value)
+    store, ann_file, num_classes = ensure_heldout_set(data_dir, ann, feature_dim, max_videos, difficulty, seed,
+                                                      overrides)
     import torch
 
-    print(f"detector_ablation: held-out THUMOS-shaped synthetic set ({difficulty}), {feature_dim}-d features, "
+    print(f"detector_ablation: held-out THUMOS-shaped synthetic set ({difficulty}{', ' if overrides else ''}"
+          f"{', '.join(f'{k}={v}' for k, v in overrides.items())}), {feature_dim}-d features, "
           f"{max_videos or 'all'} videos per subset (train: validation, test: test), max_seq_len {max_seq_len}, "
           f"embed_dim {embed_dim or 'config default'}, lr {lr or 'config'}, EMA momentum {ema_momentum or 'config'}, "
           f"amp {amp}, torch threads {threads or torch.get_num_threads()}, seed {seed}")
