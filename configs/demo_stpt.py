@@ -45,7 +45,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-6, by_epoch=True,
          begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
 ]
-default_hooks = dict(logger=dict(interval=50), checkpoint=dict(max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=10, max_keep_ckpts=1))
 # a short run: a faster EMA than ActionFormer's 0.001 so the evaluated weights keep up
 custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.02,
                      update_buffers=True, priority='ABOVE_NORMAL')]

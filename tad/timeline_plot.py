@@ -147,7 +147,7 @@ def plot_timeline(
 
     # Lanes: one per class with GT or predictions, in class-id order.
     lane_classes = sorted(set(gt.labels.tolist()) | set(pred.labels.tolist()))
-    min_gap = duration * 0.004
+    min_gap = duration * 0.035  # room for the score printed right of a bar
     lanes = []  # (class id, GT indices, [(pred index, row)], number of prediction rows)
     for cls in lane_classes:
         gt_idx = np.flatnonzero(gt.labels == cls)
@@ -156,6 +156,7 @@ def plot_timeline(
         rows = _pack_rows(pred.segments[p_idx], min_gap) if len(p_idx) else []
         lanes.append((cls, gt_idx, list(zip(p_idx.tolist(), rows)), max(rows, default=-1) + 1))
     total_rows = sum(1 + n for *_, n in lanes) or 2
+    top_score = max(float(scores.max()), 1e-6) if len(scores) else 1.0
 
     thumbs_h = THUMB_INCHES if video_file is not None else 0.0
     height_inches = 1.25 + thumbs_h + ROW_INCHES * total_rows + 0.1 * len(lanes)
@@ -191,7 +192,7 @@ def plot_timeline(
             t0, t1 = pred.segments[p]
             ry = y + 1 + row
             color = TP_COLOR if is_tp[p] else FP_COLOR
-            alpha = 0.3 + 0.7 * float(np.clip(scores[p], 0, 1))
+            alpha = 0.25 + 0.75 * float(np.clip(scores[p] / top_score, 0, 1))  # relative to the video's best
             ax.add_patch(Rectangle((t0, -(ry + 0.85)), max(t1 - t0, duration * 0.002), 0.7, facecolor=color,
                                    alpha=alpha, edgecolor=color, linewidth=0.6, zorder=2))
             near_end = t1 > duration * 0.96  # no room on the right: print the score left of the bar

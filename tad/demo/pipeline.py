@@ -159,7 +159,7 @@ def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, 
     t0 = time.perf_counter()
     test_ids = dataset.subset_ids("Test")[:NUM_TIMELINES]
     timelines = render_timelines(predictions_path, dataset.ann_file, test_ids, workdir / "timelines",
-                                 video_dir=dataset.video_dir, top_k=5, tiou=0.5)
+                                 video_dir=dataset.video_dir, top_k=3, tiou=0.5)
     seconds["visualize"] = time.perf_counter() - t0
 
     maps = {f"mAP@{t:.1f}": float(m) for t, m in zip(result.tiou_thresholds, result.mAP)}

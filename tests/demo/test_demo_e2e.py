@@ -33,15 +33,16 @@ def _chance_predictions(ann, subset: str, per_video: int, seed: int = 0) -> dict
 @pytest.mark.timeout(900)
 def test_tad_demo_end_to_end(tmp_path):
     workdir = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-c", "from tad.cli import main; main()", "demo", "--workdir", str(workdir), "--videos", "10",
-                           "--epochs", "30", "--seed", "0"], capture_output=True, text=True, timeout=880)
+    command = [sys.executable, "-c", "from tad.cli import main; main()", "demo", "--workdir", str(workdir),
+               "--videos", "12", "--epochs", "60", "--seed", "0"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=880)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "average mAP" in out and "total time" in out and str(workdir) in out
 
     summary = json.loads((workdir / "demo_summary.json").read_text())
     ann = load_annotations(workdir / "annotations.json")
-    assert len(ann.videos) == 10 and len(ann.subset("test")) == 4
+    assert len(ann.videos) == 12 and len(ann.subset("test")) == 5
     predictions = load_predictions(workdir / "predictions.json", classes=ann.classes)
     assert set(predictions) == set(ann.subset("test"))
 
