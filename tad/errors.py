@@ -11,3 +11,7 @@ class TadInputError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        # Survives pickling between processes (extraction workers, DataLoader workers).
+        return (type(self), (self.path, self.problem))
