@@ -1,0 +1,5 @@
+"""``python -m tad``: the same as the ``tad`` command."""
+from tad.cli import main
+
+if __name__ == "__main__":
+    main()
