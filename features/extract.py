@@ -56,6 +56,11 @@ class ExtractOptions:
     ``video_timeout``: seconds a decoder may go without progress before it is killed.
     ``dtype``: compute dtype (autocast when not float32); ``store_dtype``: stored dtype.
     ``workers=0`` decodes in the main process (no overlap, no timeout; for debugging).
+    ``decoder``: where pixels come from. ``"pyav"`` (default) decodes only what is asked
+    for, so memory stays flat however long the video and however slow the model;
+    ``"decord"`` reads the same forward chunks with decord's ``get_batch``, whose decoder
+    thread decodes ahead while the model is busy (more memory on slow models).
+    Both use decord's frame index and presentation times.
     """
 
     backbone: str = "tiny3d"
@@ -82,6 +87,7 @@ class ExtractOptions:
     backbone_kwargs: dict = field(default_factory=dict)
     channels_last: bool = False
     chunk_frames: int = 128
+    decoder: str = "pyav"
 
 
 @dataclass
@@ -161,6 +167,7 @@ class DecodeTask:
     clip_stride: int
     geometry: FrameGeometry
     chunk_frames: int = 128
+    decoder: str = "pyav"
 
 
 def decode_messages(task: DecodeTask) -> Iterator[tuple]:
@@ -174,8 +181,11 @@ def decode_messages(task: DecodeTask) -> Iterator[tuple]:
     num_frames, native_fps = len(reader), float(reader.get_avg_fps())
     height, width = reader[0].shape[:2]
     out_w, out_h = task.geometry.decode_size(width, height)
-    del reader  # pixels come from the pull-based source (bounded memory, see tad.features.decoding)
-    source = PyAVFrameSource(task.path, pts, out_w, out_h)
+    del reader
+    if task.decoder == "decord":
+        source = open_video(task.path, width=out_w, height=out_h)
+    else:  # pull-based: bounded memory, see tad.features.decoding
+        source = PyAVFrameSource(task.path, pts, out_w, out_h)
     timeline = resample_timeline(pts, durations, task.fps)
     windows = clip_windows(len(timeline), task.clip_len, task.frame_interval, task.clip_stride)
     timestamps = windows.centres(timeline.times, timeline.durations)  # (T,)
@@ -195,7 +205,8 @@ def decode_messages(task: DecodeTask) -> Iterator[tuple]:
         a, b = int(rows.min()), int(rows.max()) + 1
         frames = frames_reader.get(a, b)  # (b - a, h, w, 3)
         yield ("clips", task.task_id, c0, frames, rows - a)
-    source.close()
+    if hasattr(source, "close"):
+        source.close()
     yield ("end", task.task_id)
 
 
@@ -593,6 +604,8 @@ def effective_options(opts: ExtractOptions, spec) -> dict:
             raise TadInputError(f"--{key.replace('_', '-')}", f"must be >= 1, got {effective[key]}")
     if opts.spatial_grid is not None and opts.spatial_grid < 1:
         raise TadInputError("--spatial-grid", f"must be >= 1, got {opts.spatial_grid}")
+    if opts.decoder not in ("pyav", "decord"):
+        raise TadInputError("--decoder", f"must be pyav or decord, got {opts.decoder!r}")
     return effective
 
 
@@ -694,7 +707,7 @@ def extract_videos(video_paths: Sequence[str | os.PathLike], root_dir: str | os.
         summary.skipped = [vid for vid in ids if vid in completed]
         tasks = deque(
             DecodeTask(i, vid, str(by_id[vid]), options["fps"], options["clip_len"], options["frame_interval"],
-                       options["clip_stride"], geometry, max(8, int(opts.chunk_frames)))
+                       options["clip_stride"], geometry, max(8, int(opts.chunk_frames)), opts.decoder)
             for i, vid in enumerate(todo))
         bar = _progress_bar(len(todo), progress and rank == 0)
 

@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 # Extraction options that do not change feature values: they may differ on resume.
 IGNORED_OPTION_KEYS = frozenset({
     "batch_size", "workers", "num_workers", "device", "video_timeout", "overwrite", "progress",
-    "recursive", "exts", "ext", "video_list", "compression", "channels_last", "chunk_frames", "decoder",
+    "recursive", "exts", "ext", "video_list", "compression", "channels_last", "chunk_frames",
 })
 _META_KEYS = ("backbone", "checkpoint_name", "checkpoint_sha256")
 

@@ -47,10 +47,13 @@ def _fps(value: str | None):
 @click.option("--recursive", is_flag=True, help="Also look in subfolders (ids keep the subfolder: sub/name).")
 @click.option("--ext", "exts", default="mp4,avi,mkv,webm,mov", show_default=True, help="Comma-separated video extensions.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing store (or unfinished run) made with other settings.")
+@click.option("--decoder", type=click.Choice(["pyav", "decord"]), default="pyav", show_default=True,
+              help="Pixel decoder. Frame index and timestamps always come from decord; pyav decodes only what is "
+                   "asked for (flat memory), decord's get_batch reads ahead while the model is busy.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def extract(video_dir, out, backbone, checkpoint, random_init, clip_len, frame_interval, clip_stride, fps, short_side,
             crop, resize, spatial_grid, batch_size, workers, device, dtype, channels_last, store_dtype, compression,
-            video_timeout, video_list, recursive, exts, overwrite, no_progress):
+            video_timeout, video_list, recursive, exts, overwrite, decoder, no_progress):
     """Extract clip features of every video in VIDEO_DIR into one HDF5 store.
 
     Each clip of --clip-len frames (every --clip-stride frames, after resampling to
@@ -84,7 +87,8 @@ def extract(video_dir, out, backbone, checkpoint, random_init, clip_len, frame_i
             frame_interval=frame_interval, clip_stride=clip_stride, fps=_fps(fps), short_side=short_side, crop=crop,
             resize=resize, spatial_grid=spatial_grid, batch_size=batch_size, workers=workers, device=device,
             dtype=dtype, store_dtype=store_dtype, compression=compression, video_timeout=video_timeout,
-            exts=ext_list, recursive=recursive, overwrite=overwrite, channels_last=channels_last)
+            exts=ext_list, recursive=recursive, overwrite=overwrite, channels_last=channels_last,
+            decoder=decoder)
         summary = extract_folder(video_dir, out, opts, video_list=video_list, progress=not no_progress)
     except (TadInputError, click.BadParameter, OSError) as exc:
         fail(exc)
