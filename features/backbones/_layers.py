@@ -37,8 +37,8 @@ def conv_bn(conv: nn.Conv3d, bn: nn.BatchNorm3d, x: torch.Tensor) -> torch.Tenso
     into the conv weight and bias, saving one pass over the activation; the folded
     tensors are cached on the conv and rebuilt whenever any source tensor changes
     (``load_state_dict``, ``.to()``), so the cache can never be stale."""
-    if bn.training or not bn.track_running_stats or torch.is_grad_enabled():
-        return bn(conv(x))
+    if bn.training or not bn.track_running_stats or torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return bn(conv(x))  # torch.compile fuses BN itself; a Python-side cache would only cause recompiles
     sources = (conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var)
     key = tuple(_tensor_key(t) for t in sources) + (bn.eps,)
     cached = conv.__dict__.get("_folded_bn")
