@@ -77,7 +77,7 @@ class STPTDetector(BaseModel):
         self.refinement = (MODELS.build(_with(refinement, dict(type="BoundaryRefinement"), embed_dim=embed_dim))
                            if refine else None)
         train_cfg = _with(train_cfg, dict(loss_normalizer=100.0, loss_normalizer_momentum=0.9, reg_loss_weight=1.0,
-                                          refine_loss_weight=1.0, label_smoothing=0.0))
+                                          refine_loss_weight=0.25, label_smoothing=0.0))
         self.train_cfg = train_cfg
         self.normalizer = MODELS.build(dict(type="PositiveCountNormalizer",
                                             init_value=train_cfg["loss_normalizer"],
