@@ -3,6 +3,7 @@
 Variants (trained and evaluated in the same run, each in its own subprocess, through
 tad.engine.runner.build_runner and tad.engine.inference.run_inference):
 
+\b
   stpt               full STPT head (configs/bench_synth_stpt.py: mixed local/global
                      attention, boundary refinement as in configs/_base_/models/stpt.py)
   stpt_no_refine     the same without boundary refinement
