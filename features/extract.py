@@ -570,7 +570,13 @@ def _build_backbone(opts: ExtractOptions):
                             "to extract with untrained (seeded) weights")
     if opts.checkpoint is not None and not Path(opts.checkpoint).is_file():
         raise TadInputError(opts.checkpoint, "no such checkpoint file")
-    model = BACKBONES.build(dict(type=opts.backbone, **opts.backbone_kwargs))
+    try:
+        model = BACKBONES.build(dict(type=opts.backbone, **opts.backbone_kwargs))
+    except (TypeError, ValueError, KeyError) as exc:  # a bad --backbone-option
+        if isinstance(exc, TadInputError):
+            raise
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise TadInputError("--backbone-option", f"{opts.backbone}: {message}") from None
     checkpoint_name, checkpoint_sha = "", ""
     if opts.checkpoint is not None:
         from tad.features.backbones.checkpoint import file_sha256, load_backbone_checkpoint

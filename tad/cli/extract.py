@@ -21,12 +21,30 @@ def _fps(value: str | None):
     return fps
 
 
+def _backbone_options(values: tuple[str, ...]) -> dict:
+    """``key=value`` pairs; values are Python literals when they parse as one, else strings."""
+    import ast
+
+    kwargs = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--backbone-option")
+        try:
+            kwargs[key.strip()] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            kwargs[key.strip()] = raw
+    return kwargs
+
+
 @click.command("extract", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("video_dir", type=click.Path(file_okay=False, dir_okay=True))
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 store (.h5).")
 @click.option("--backbone", default="tiny3d", show_default=True, help="Registered backbone name (tada2d_r50, slowfast_r50_8x8, tiny3d, ...).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Backbone weights (.pyth/.pth/.pt/.pkl). Loaded as a TRUSTED file.")
 @click.option("--random-init", is_flag=True, help="No checkpoint: use the backbone's seeded random weights (tests, demos).")
+@click.option("--backbone-option", "backbone_options", multiple=True, metavar="KEY=VALUE",
+              help="Backbone constructor option, e.g. preset=16x5 for tada2d_r50 (repeatable).")
 @click.option("--clip-len", type=int, default=None, help="Frames per clip [backbone default].")
 @click.option("--frame-interval", type=int, default=None, help="Take every n-th frame inside a clip [backbone default].")
 @click.option("--clip-stride", type=int, default=None, help="Frames between clip starts [backbone default, 4].")
@@ -51,7 +69,7 @@ def _fps(value: str | None):
               help="Pixel decoder. Frame index and timestamps always come from decord; pyav decodes only what is "
                    "asked for (flat memory), decord's get_batch reads ahead while the model is busy.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def extract(video_dir, out, backbone, checkpoint, random_init, clip_len, frame_interval, clip_stride, fps, short_side,
+def extract(video_dir, out, backbone, checkpoint, random_init, backbone_options, clip_len, frame_interval, clip_stride, fps, short_side,
             crop, resize, spatial_grid, batch_size, workers, device, dtype, channels_last, store_dtype, compression,
             video_timeout, video_list, recursive, exts, overwrite, decoder, no_progress):
     """Extract clip features of every video in VIDEO_DIR into one HDF5 store.
@@ -70,6 +88,7 @@ def extract(video_dir, out, backbone, checkpoint, random_init, clip_len, frame_i
           --device cuda --dtype bfloat16 --batch-size 32 --workers 8
       tad extract videos/ -o tiny.h5 --backbone tiny3d --random-init --short-side 64 --crop 56
       tad extract videos/ -o grid.h5 --backbone tada2d_r50 --checkpoint C.pyth --spatial-grid 2
+      tad extract videos/ -o f16.h5 --backbone tada2d_r50 --checkpoint C.pyth --backbone-option preset=16x5
       torchrun --nproc_per_node 4 -m tad.cli.extract videos/ -o feats.h5 --backbone ... (one store)
 
     \b
@@ -88,7 +107,7 @@ def extract(video_dir, out, backbone, checkpoint, random_init, clip_len, frame_i
             resize=resize, spatial_grid=spatial_grid, batch_size=batch_size, workers=workers, device=device,
             dtype=dtype, store_dtype=store_dtype, compression=compression, video_timeout=video_timeout,
             exts=ext_list, recursive=recursive, overwrite=overwrite, channels_last=channels_last,
-            decoder=decoder)
+            decoder=decoder, backbone_kwargs=_backbone_options(backbone_options))
         summary = extract_folder(video_dir, out, opts, video_list=video_list, progress=not no_progress)
     except (TadInputError, click.BadParameter, OSError) as exc:
         fail(exc)

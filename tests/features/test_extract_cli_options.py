@@ -1,4 +1,4 @@
-"""`--decoder decord` and the default pull-based PyAV decoder give the same clips."""
+"""tad extract options: `--decoder pyav|decord` agree; `--backbone-option KEY=VALUE` reaches the backbone."""
 import shutil
 
 import numpy as np
@@ -32,3 +32,15 @@ def test_unknown_decoder_is_refused(real_videos_dir, tmp_path):
     result = CliRunner().invoke(extract, [str(real_videos_dir), "-o", str(tmp_path / "x.h5"), "--backbone", "tiny3d",
                                           "--random-init", "--decoder", "opencv"])
     assert result.exit_code != 0 and "opencv" in result.output
+
+
+def test_backbone_options_parse_literals_and_reach_the_backbone(real_videos_dir, tmp_path):
+    from tad.cli.extract import _backbone_options
+
+    assert _backbone_options(("preset=16x5", "crop=112", "tada_impl='grouped'")) == dict(
+        preset="16x5", crop=112, tada_impl="grouped")
+    result = CliRunner().invoke(extract, [str(real_videos_dir), "-o", str(tmp_path / "x.h5"), "--backbone", "tiny3d",
+                                          "--random-init", "--backbone-option", "bogus=1"])
+    assert result.exit_code == 1
+    assert "--backbone-option: tiny3d:" in result.output and "bogus" in result.output
+    assert not (tmp_path / "x.h5").exists()
