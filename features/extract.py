@@ -563,13 +563,7 @@ def _build_backbone(opts: ExtractOptions):
     if opts.backbone not in BACKBONES.module_dict:
         names = ", ".join(sorted(BACKBONES.module_dict))
         raise TadInputError("--backbone", f"unknown backbone {opts.backbone!r}; registered: {names}")
-    if opts.dtype not in DTYPES:
-        raise TadInputError("--dtype", f"must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
-    if opts.checkpoint is None and not opts.random_init:
-        raise TadInputError("--checkpoint", "no checkpoint given; pass --checkpoint CKPT, or --random-init "
-                            "to extract with untrained (seeded) weights")
-    if opts.checkpoint is not None and not Path(opts.checkpoint).is_file():
-        raise TadInputError(opts.checkpoint, "no such checkpoint file")
+    _check_options_early(opts)
     try:
         model = BACKBONES.build(dict(type=opts.backbone, **opts.backbone_kwargs))
     except (TypeError, ValueError, KeyError) as exc:  # a bad --backbone-option
