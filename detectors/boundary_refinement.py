@@ -3,9 +3,16 @@
 The coarse heads place a segment's start and end from a point of some pyramid level,
 whose receptive field at stride 8..32 is too blurred for a sharp boundary. Refinement
 samples the finest (level-0) features around the coarse start and end (linear
-interpolation along time at ``boundary - stride*o`` for ``o`` in ``sample_offsets``),
+interpolation along time at ``boundary + o * stride`` for ``o`` in ``sample_offsets``),
 joins them with the point's own feature and predicts a correction for each boundary, in
 units of the point's stride: ``start' = start + d_start * stride``.
+
+Only the points that matter are refined (``forward`` takes a flat list of points): the
+positive points in training (the only ones with a target) and the candidate points at
+inference. Sampling reads raw level-0 rows and projects only the samples
+(``reduce(interp(x)) == interp(reduce(x))``: interpolation weights sum to 1), so the
+cost is proportional to the number of refined points, not to the length of the video.
+Samples are clamped to each item's valid steps, never reading padding.
 """
 from __future__ import annotations
 
@@ -32,9 +39,28 @@ def sample_linear(features: torch.Tensor, positions: torch.Tensor) -> torch.Tens
     return gather(left) * (1 - w) + gather(right) * w
 
 
+def sample_linear_points(features: torch.Tensor, batch: torch.Tensor, positions: torch.Tensor,
+                         valid_lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Interpolate (B, T, D) features at (P,) fractional positions of items ``batch`` (P,) -> (P, D).
+
+    Positions are clamped to [0, valid_lengths[batch] - 1] (default: [0, T-1]), so a
+    boundary past the end of a video takes its last valid feature, never padding.
+    """
+    b, t, d = features.shape
+    last = torch.full((b,), float(t - 1), device=features.device) if valid_lengths is None else \
+        (valid_lengths.to(features.device).float() - 1).clamp(0, t - 1)
+    pos = torch.minimum(positions.float().clamp(min=0), last[batch])  # (P,)
+    left = pos.floor().long()
+    right = torch.minimum(left + 1, last[batch].long())
+    w = (pos - left.float()).unsqueeze(-1).to(features.dtype)  # (P, 1)
+    flat = features.reshape(b * t, d)
+    return flat[batch * t + left] * (1 - w) + flat[batch * t + right] * w
+
+
 @MODELS.register_module()
 class BoundaryRefinement(nn.Module):
-    """forward(level0 (B, T0, D), point_feats (B, N, D), starts, ends (B, N) grid, strides (N,)) -> (B, N, 2)."""
+    """forward(level0 (B, T0, D), batch (P,), point_feats (P, D), starts, ends, strides (P,) grid,
+    valid_lengths (B,) or None) -> (P, 2) corrections in strides."""
 
     def __init__(self, embed_dim: int, hidden_dim: int = 128,
                  sample_offsets: Sequence[float] = (-0.5, 0.0, 0.5)):
@@ -50,13 +76,18 @@ class BoundaryRefinement(nn.Module):
         nn.init.zeros_(self.mlp[-1].weight)  # start as the identity correction
         nn.init.zeros_(self.mlp[-1].bias)
 
-    def forward(self, level0: torch.Tensor, point_feats: torch.Tensor, starts: torch.Tensor,
-                ends: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
-        fine = self.reduce(level0)  # (B, T0, h)
-        stride = strides.to(starts.dtype)[None]  # (1, N)
-        samples = []
-        for boundary in (starts, ends):
-            for o in self.sample_offsets:
-                samples.append(sample_linear(fine, boundary + o * stride))  # (B, N, h)
-        samples.append(self.point_proj(point_feats))
-        return self.mlp(F.layer_norm(torch.cat(samples, dim=-1), (samples[0].shape[-1] * len(samples),)))
+    def forward(self, level0: torch.Tensor, batch: torch.Tensor, point_feats: torch.Tensor,
+                starts: torch.Tensor, ends: torch.Tensor, strides: torch.Tensor,
+                valid_lengths: torch.Tensor | None = None) -> torch.Tensor:
+        p = starts.shape[0]
+        if p == 0:
+            return level0.new_zeros(0, 2)
+        stride = strides.to(starts.dtype)
+        # every sample position at once: (2 * n, P) -> one gather
+        positions = torch.stack([boundary + o * stride for boundary in (starts, ends)
+                                 for o in self.sample_offsets])
+        k = positions.shape[0]
+        raw = sample_linear_points(level0, batch.repeat(k), positions.reshape(-1), valid_lengths)  # (k*P, D)
+        samples = self.reduce(raw).reshape(k, p, -1).permute(1, 0, 2).reshape(p, -1)  # (P, k*h)
+        joined = torch.cat([samples, self.point_proj(point_feats)], dim=-1)  # (P, (k+1)*h)
+        return self.mlp(F.layer_norm(joined, (joined.shape[-1],)))

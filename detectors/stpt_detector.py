@@ -116,24 +116,61 @@ class STPTDetector(BaseModel):
         points = self.assigner.points(lengths, self.strides, feats.device)  # (N, 4)
         point_mask = torch.cat(level_masks, dim=1)  # (B, N)
         pos, stride = points[:, 0], points[:, 3]
-        starts = pos - offsets[..., 0] * stride  # (B, N) grid
+        starts = pos - offsets[..., 0] * stride  # (B, N) grid, coarse
         ends = pos + offsets[..., 1] * stride
-        deltas = None
-        if self.refinement is not None:
-            point_feats = torch.cat(levels, dim=1)  # (B, N, D)
-            deltas = self.refinement(levels[0], point_feats, starts.detach(), ends.detach(), stride).float()
-            starts = starts + deltas[..., 0] * stride
-            ends = ends + deltas[..., 1] * stride
-        return dict(logits=logits, offsets=offsets, deltas=deltas, starts=starts, ends=ends,
-                    points=points, point_mask=point_mask, lengths=lengths)
+        valid = level_masks[0]  # (B, T0): the last valid step bounds the refinement samples
+        steps = torch.arange(1, valid.shape[1] + 1, device=valid.device)
+        valid_lengths = (valid.long() * steps).amax(dim=1).clamp(min=1)  # (B,)
+        return dict(logits=logits, offsets=offsets, deltas=None, starts=starts, ends=ends,
+                    points=points, point_mask=point_mask, lengths=lengths,
+                    levels=levels, valid_lengths=valid_lengths)
+
+    def _refine(self, out: dict, selected: torch.Tensor) -> dict:
+        """Refine the boundaries of the ``selected`` (B, N) bool points in place.
+
+        ``out['deltas']`` becomes (B, N, 2) corrections in strides (0 where not selected) and
+        ``starts``/``ends`` the refined boundaries. The coarse boundaries are detached: the
+        refinement corrects them, it does not pull the regression head.
+        """
+        if self.refinement is None:
+            return out
+        b_idx, n_idx = torch.nonzero(selected, as_tuple=True)  # (P,) each
+        stride = out["points"][n_idx, 3]  # (P,)
+        point_feats = torch.cat(out["levels"], dim=1)[b_idx, n_idx]  # (P, D)
+        deltas_sel = self.refinement(out["levels"][0], b_idx, point_feats,
+                                     out["starts"][b_idx, n_idx].detach(), out["ends"][b_idx, n_idx].detach(),
+                                     stride, out["valid_lengths"]).float()  # (P, 2)
+        deltas = out["offsets"].new_zeros(out["offsets"].shape).index_put((b_idx, n_idx), deltas_sel)
+        stride_all = out["points"][:, 3]  # (N,)
+        out["deltas"] = deltas
+        out["starts"] = out["starts"] + deltas[..., 0] * stride_all
+        out["ends"] = out["ends"] + deltas[..., 1] * stride_all
+        return out
+
+    def _candidates(self, out: dict) -> torch.Tensor:
+        """(B, N) bool: the points the post-processor can pick (best class probability above
+        ``pre_nms_thresh``, among the ``pre_nms_topk`` best of their level)."""
+        best = torch.sigmoid(out["logits"].max(dim=-1).values) * out["point_mask"]  # (B, N)
+        thresh = getattr(self.postprocessor, "pre_nms_thresh", 0.0)
+        topk = getattr(self.postprocessor, "pre_nms_topk", None)
+        selected = best > thresh
+        if topk is not None:
+            start = 0
+            for length in out["lengths"]:
+                if length > topk:
+                    level = best[:, start:start + length]
+                    kth = torch.topk(level, topk, dim=1).values[:, -1:]  # (B, 1)
+                    selected[:, start:start + length] &= level >= kth
+                start += length
+        return selected
 
     def forward(self, inputs, data_samples: list | None = None, mode: str = "tensor"):
         out = self._heads(inputs)
-        if mode == "tensor":
-            return out
-        if mode == "loss":
+        if mode == "tensor":  # every point refined
+            return self._refine(out, out["point_mask"])
+        if mode == "loss":  # positives refined inside (the only points with a target)
             return self.loss(out, data_samples)
-        if mode == "predict":
+        if mode == "predict":  # candidates refined inside
             return self.predict(out, data_samples)
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
@@ -161,20 +198,24 @@ class STPTDetector(BaseModel):
         else:
             loss_reg = offsets.sum() * 0.0
         losses = dict(loss_cls=loss_cls, loss_reg=loss_reg * self.train_cfg["reg_loss_weight"])
-        if out["deltas"] is not None:
+        if self.refinement is not None:
+            out = self._refine(out, positive)
             # corrections that would move the (detached) coarse boundaries onto the truth, in strides
             target = torch.stack([offsets[..., 0].detach() - reg_t[..., 0],
                                   reg_t[..., 1] - offsets[..., 1].detach()], dim=-1)
             if int(num_pos) > 0:
                 loss_refine = F.l1_loss(out["deltas"][positive], target[positive], reduction="sum") / norm
             else:
-                loss_refine = out["deltas"].sum() * 0.0
+                # no target: a zero that still reaches every refinement parameter (DDP expects them used)
+                loss_refine = sum(p.sum() for p in self.refinement.parameters()) * 0.0
             losses["loss_refine"] = loss_refine * self.train_cfg["refine_loss_weight"]
         return losses
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
     def predict(self, out: dict, data_samples: list) -> list[dict]:
+        if self.refinement is not None and out["deltas"] is None:
+            out = self._refine(out, self._candidates(out))
         probs = torch.sigmoid(out["logits"])  # (B, N, K)
         segments = torch.stack([out["starts"], out["ends"]], dim=-1)  # (B, N, 2) grid
         results = []
