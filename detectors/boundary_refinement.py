@@ -60,11 +60,17 @@ def sample_linear_points(features: torch.Tensor, batch: torch.Tensor, positions:
 @MODELS.register_module()
 class BoundaryRefinement(nn.Module):
     """forward(level0 (B, T0, D), batch (P,), point_feats (P, D), starts, ends, strides (P,) grid,
-    valid_lengths (B,) or None) -> (P, 2) corrections in strides."""
+    valid_lengths (B,) or None) -> (P, 2) corrections in strides.
+
+    ``detach_features=True`` stops the refinement loss at its inputs: the encoder is then
+    trained by the classification and regression losses alone (refinement is a pure
+    add-on that cannot disturb them), and backward skips the encoder for it.
+    """
 
     def __init__(self, embed_dim: int, hidden_dim: int = 128,
-                 sample_offsets: Sequence[float] = (-0.5, 0.0, 0.5)):
+                 sample_offsets: Sequence[float] = (-0.5, 0.0, 0.5), detach_features: bool = False):
         super().__init__()
+        self.detach_features = detach_features
         self.sample_offsets = tuple(float(o) for o in sample_offsets)
         self.reduce = nn.Linear(embed_dim, hidden_dim)
         self.point_proj = nn.Linear(embed_dim, hidden_dim)
@@ -82,6 +88,8 @@ class BoundaryRefinement(nn.Module):
         p = starts.shape[0]
         if p == 0:
             return level0.new_zeros(0, 2)
+        if self.detach_features:
+            level0, point_feats = level0.detach(), point_feats.detach()
         stride = strides.to(starts.dtype)
         # every sample position at once: (2 * n, P) -> one gather
         positions = torch.stack([boundary + o * stride for boundary in (starts, ends)

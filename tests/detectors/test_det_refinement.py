@@ -150,3 +150,14 @@ def test_predict_refines_candidates_only_and_matches_refining_all():
         torch.testing.assert_close(got["segments"], ref["segments"])
         torch.testing.assert_close(got["scores"], ref["scores"])
         assert torch.equal(got["labels"], ref["labels"])
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_detach_features_keeps_refine_loss_out_of_the_encoder(detach):
+    model = build(refinement=dict(hidden_dim=8, detach_features=detach)).train()
+    torch.nn.init.normal_(model.refinement.mlp[-1].weight, std=0.1)
+    inputs, samples = batch()
+    model(inputs, samples, mode="loss")["loss_refine"].backward()
+    encoder_grad = sum(float(p.grad.abs().sum()) for p in model.encoder.parameters() if p.grad is not None)
+    assert (encoder_grad == 0.0) == detach
+    assert model.refinement.reduce.weight.grad.abs().sum() > 0  # the refinement itself still learns

@@ -58,7 +58,10 @@ model = dict(
         type='BoundaryRefinement',
         hidden_dim=128,                   # level-0 features are reduced to this width before sampling
         sample_offsets=(-0.5, 0.0, 0.5),  # samples at boundary + o * stride, linear interpolation
-    ),
+        detach_features=False,            # True: the refinement loss does not reach the encoder
+                                          # (refinement becomes a pure add-on to the coarse heads)
+    ),                     # refined points: positives in training, the post-processor's candidates
+                           # (pre_nms_thresh / pre_nms_topk per level) at inference
     train_cfg=dict(
         loss_normalizer=100.0,            # initial EMA of the number of positives (losses are divided by it)
         loss_normalizer_momentum=0.9,
