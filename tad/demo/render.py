@@ -349,19 +349,16 @@ def render_dataset(out_dir: str | Path, num_videos: int = 24, seed: int = 0, pro
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), desc="render", unit="video")
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    # Encoding always runs in fresh (spawned) processes: x264's output in a process that
+    # has already decoded video with decord's own FFmpeg was seen to differ, and a forked
+    # child can inherit a held libav lock. Fresh processes make the files depend on the
+    # seed alone, whatever the caller did before.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for _ in pool.map(_write_one, jobs):
-                if bar is not None:
-                    bar.update()
-    else:
-        for job in jobs:
-            _write_one(job)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=context) as pool:
+        for _ in pool.map(_write_one, jobs):
             if bar is not None:
                 bar.update()
     if bar is not None:
