@@ -32,6 +32,28 @@ class BackboneSpec:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class BackboneCard:
+    """What ``tad backbones`` shows about a registered backbone, readable without building it.
+
+    Every backbone class sets ``card`` as a class attribute. ``input`` reads like
+    ``"16 x 1 @ 112^2"`` (frames x sampling interval @ crop), ``norm`` names the
+    normalisation (e.g. ``"mean 0.45 / std 0.225, RGB [0, 1]"``), ``gflops`` is per clip at the
+    official test size, ``checkpoints`` lists the released file names that load unchanged,
+    ``source`` says where they are published, and ``continual`` names the online/continual
+    modes (empty when there are none).
+    """
+
+    paper: str
+    input: str
+    norm: str
+    feature_dim: int
+    gflops: float | None = None
+    checkpoints: tuple[str, ...] = ()
+    source: str = ""
+    continual: tuple[str, ...] = ()
+
+
 class Backbone(nn.Module):
     """Base class: ``forward`` takes normalised clips, returns one feature per clip.
 
@@ -40,6 +62,7 @@ class Backbone(nn.Module):
     """
 
     spec: BackboneSpec
+    card: BackboneCard | None = None
 
     def forward_maps(self, clips: torch.Tensor) -> list[torch.Tensor]:
         """clips: (B, 3, T, H, W) float, normalised. Returns a list of (B, C_i, T_i, h, w) maps."""
