@@ -41,7 +41,7 @@ from tad.features.clip_sampling import clip_windows
 from tad.features.decoding import ChunkedFrameReader, PyAVFrameSource, frame_times, open_video, resample_timeline
 from tad.features.frame_transforms import FrameGeometry, normalize_clips
 
-__all__ = ["ExtractOptions", "ExtractSummary", "extract_folder", "extract_videos", "list_videos", "video_id_for"]
+__all__ = ["ExtractOptions", "ExtractSummary", "OPTION_FLAGS", "check_options", "extract_folder", "parse_fps", "extract_videos", "list_videos", "video_id_for"]
 
 DEFAULT_EXTS = ("mp4", "avi", "mkv", "webm", "mov")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -88,6 +88,70 @@ class ExtractOptions:
     channels_last: bool = False
     chunk_frames: int = 128
     decoder: str = "pyav"
+
+
+# option -> the `tad extract` flag that sets it (errors name the flag)
+OPTION_FLAGS = {"clip_len": "--clip-len", "frame_interval": "--frame-interval", "clip_stride": "--clip-stride",
+                "fps": "--fps", "short_side": "--short-side", "crop": "--crop", "resize": "--resize",
+                "spatial_grid": "--spatial-grid", "batch_size": "--batch-size", "workers": "--workers",
+                "video_timeout": "--timeout", "chunk_frames": "--chunk-frames", "dtype": "--dtype",
+                "store_dtype": "--store-dtype", "compression": "--compression", "decoder": "--decoder"}
+_AT_LEAST_ONE = ("clip_len", "frame_interval", "clip_stride", "short_side", "crop", "resize", "spatial_grid",
+                 "batch_size", "chunk_frames")  # None (backbone default) or an int >= 1
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def parse_fps(value: Any, flag: str = "--fps") -> float | str | None:
+    """``None``, ``"native"`` or a finite frame rate > 0 (numbers given as text are parsed)."""
+    if value is None or value == "native":
+        return value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise TadInputError(flag, f"must be a number or 'native', got {value!r}") from None
+    elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        raise TadInputError(flag, f"must be a number or 'native', got {value!r}")
+    if not np.isfinite(number) or number <= 0:
+        raise TadInputError(flag, f"must be a finite number > 0 or 'native', got {value}")
+    return number
+
+
+def check_options(opts: "ExtractOptions") -> None:
+    """Every option of ``opts`` in range, else TadInputError naming its flag (``--clip-len: must be >= 1, got 0``).
+
+    The one place options are validated: the CLI, ``tad detect`` (config ``extract=dict(...)``)
+    and the library all pass through here before any work starts.
+    """
+    for key in _AT_LEAST_ONE:
+        value = getattr(opts, key)
+        if value is None and key not in ("batch_size", "chunk_frames"):
+            continue
+        if not _is_int(value) or value < 1:
+            raise TadInputError(OPTION_FLAGS[key], f"must be an integer >= 1, got {value!r}"
+                                if not _is_int(value) else f"must be >= 1, got {value}")
+    if not _is_int(opts.workers) or opts.workers < 0:
+        raise TadInputError("--workers", f"must be >= 0 (0: decode in the main process), got {opts.workers!r}")
+    timeout = opts.video_timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(timeout) or timeout <= 0:
+        raise TadInputError("--timeout", f"must be a number of seconds > 0, got {timeout!r}")
+    parse_fps(opts.fps)
+    if opts.dtype not in DTYPES:
+        raise TadInputError("--dtype", f"must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
+    if opts.store_dtype not in ("float16", "float32"):
+        raise TadInputError("--store-dtype", f"must be float16 or float32, got {opts.store_dtype!r}")
+    if opts.compression not in (None, "gzip", "lzf"):
+        raise TadInputError("--compression", f"must be gzip or lzf, got {opts.compression!r}")
+    if opts.decoder not in ("pyav", "decord"):
+        raise TadInputError("--decoder", f"must be pyav or decord, got {opts.decoder!r}")
+    if opts.resize is not None and (opts.short_side is not None or opts.crop is not None):
+        raise TadInputError("--resize", "use either --resize or --short-side/--crop, not both")
 
 
 @dataclass
@@ -544,15 +608,12 @@ def _resolve_device(name: str):
 
 def _check_options_early(opts: ExtractOptions) -> None:
     """The checks that need neither torch nor the video list: fail before any work starts."""
-    if opts.dtype not in DTYPES:
-        raise TadInputError("--dtype", f"must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
+    check_options(opts)
     if opts.checkpoint is None and not opts.random_init:
         raise TadInputError("--checkpoint", "no checkpoint given; pass --checkpoint CKPT, or --random-init "
                             "to extract with untrained (seeded) weights")
     if opts.checkpoint is not None and not Path(opts.checkpoint).is_file():
         raise TadInputError(opts.checkpoint, "no such checkpoint file")
-    if opts.store_dtype not in ("float16", "float32"):
-        raise TadInputError("--store-dtype", f"must be float16 or float32, got {opts.store_dtype!r}")
 
 
 def _build_backbone(opts: ExtractOptions):
@@ -575,6 +636,8 @@ def _build_backbone(opts: ExtractOptions):
     if opts.checkpoint is not None:
         from tad.features.backbones.checkpoint import file_sha256, load_backbone_checkpoint
 
+        print(f"note: {opts.checkpoint} is loaded as a trusted pickle file (it can run code); "
+              "only use checkpoints you trust", file=sys.stderr)
         load_backbone_checkpoint(model, opts.checkpoint)
         checkpoint_name, checkpoint_sha = Path(opts.checkpoint).name, file_sha256(opts.checkpoint)
     return model, checkpoint_name, checkpoint_sha
@@ -583,39 +646,30 @@ def _build_backbone(opts: ExtractOptions):
 def effective_options(opts: ExtractOptions, spec) -> dict:
     """Every option with backbone defaults filled in (what the store records)."""
     geometry = _geometry(opts, spec)
-    fps = opts.fps if opts.fps is not None else spec.fps
-    if isinstance(fps, str) and fps != "native":
-        try:
-            fps = float(fps)
-        except ValueError:
-            raise TadInputError("--fps", f"must be a number or 'native', got {fps!r}") from None
+    check_options(opts)
+    fps = parse_fps(opts.fps if opts.fps is not None else spec.fps)
+
+    def pick(value, default):  # 0 is an error (check_options), never "use the default"
+        return default if value is None else value
+
     effective = asdict(opts)
     effective.update(
-        clip_len=int(opts.clip_len or spec.clip_len),
-        frame_interval=int(opts.frame_interval or spec.frame_interval),
-        clip_stride=int(opts.clip_stride or spec.clip_stride),
-        fps=fps if fps == "native" else float(fps),
+        clip_len=int(pick(opts.clip_len, spec.clip_len)),
+        frame_interval=int(pick(opts.frame_interval, spec.frame_interval)),
+        clip_stride=int(pick(opts.clip_stride, spec.clip_stride)),
+        fps=fps,
         short_side=geometry.short_side, crop=geometry.crop, resize=geometry.resize,
         mean=list(spec.mean), std=list(spec.std), feature_dim=int(spec.feature_dim),
         exts=list(_norm_exts(opts.exts)), checkpoint=Path(opts.checkpoint).name if opts.checkpoint else None,
     )
-    for key in ("clip_len", "frame_interval", "clip_stride", "batch_size"):
-        if effective[key] < 1:
-            raise TadInputError(f"--{key.replace('_', '-')}", f"must be >= 1, got {effective[key]}")
-    if opts.spatial_grid is not None and opts.spatial_grid < 1:
-        raise TadInputError("--spatial-grid", f"must be >= 1, got {opts.spatial_grid}")
-    if opts.decoder not in ("pyav", "decord"):
-        raise TadInputError("--decoder", f"must be pyav or decord, got {opts.decoder!r}")
     return effective
 
 
 def _geometry(opts: ExtractOptions, spec) -> FrameGeometry:
-    if opts.resize:
-        if opts.short_side or opts.crop:
-            raise TadInputError("--resize", "use either --resize or --short-side/--crop, not both")
+    if opts.resize is not None:
         return FrameGeometry(resize=int(opts.resize))
-    short = opts.short_side or spec.short_side
-    crop = opts.crop or spec.crop
+    short = spec.short_side if opts.short_side is None else opts.short_side
+    crop = spec.crop if opts.crop is None else opts.crop
     return FrameGeometry(short_side=int(short) if short else None, crop=int(crop) if crop else None)
 
 
@@ -651,6 +705,7 @@ def _open_writer(out_path, meta, opts: ExtractOptions, rank: int, world: int):
 def extract_folder(video_dir: str | os.PathLike, out_path: str | os.PathLike, opts: ExtractOptions,
                    video_list: str | os.PathLike | None = None, progress: bool = True) -> ExtractSummary:
     """Extract every video in ``video_dir`` (or those named in ``video_list``) into ``out_path``."""
+    _check_options_early(opts)
     root = Path(video_dir)
     if not root.is_dir():
         raise TadInputError(root, "not a directory of videos")
@@ -685,6 +740,9 @@ def extract_videos(video_paths: Sequence[str | os.PathLike], root_dir: str | os.
             pre_failed[str(p)] = f"duplicate video id {vid!r} (also {by_id[vid].name})"
         else:
             by_id[vid] = p
+    from tad.output_guard import refuse_output_over_inputs
+
+    refuse_output_over_inputs({"-o": out_path}, {"VIDEO": list(by_id.values()), "--checkpoint": opts.checkpoint})
     ids = sorted(by_id)[rank::world]
     if rank != 0:
         pre_failed = {}
@@ -692,6 +750,7 @@ def extract_videos(video_paths: Sequence[str | os.PathLike], root_dir: str | os.
     # decoder processes start before the model exists (cheap fork, no torch threads yet)
     pool = _InlineDecoder() if opts.workers <= 0 else _DecoderPool(opts.workers, opts.video_timeout)
     threads_before = _limit_torch_threads(device, opts.workers)
+    writer = None
     try:
         model, checkpoint_name, checkpoint_sha = _build_backbone(opts)
         spec = model.spec
@@ -724,6 +783,8 @@ def extract_videos(video_paths: Sequence[str | os.PathLike], root_dir: str | os.
         if bar is not None:
             bar.close()
     finally:
+        if writer is not None:
+            writer.close()  # the output lock (finalize released it already on success)
         pool.close()
         _restore_torch_threads(threads_before)
     summary.wall_time = time.time() - started

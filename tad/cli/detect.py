@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tad.cli.errors import fail
+from tad.cli.errors import EXIT_PARTIAL, fail
 from tad.errors import TadInputError
 
 
@@ -38,17 +38,24 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
     from tad.engine.inference import build_test_dataset, load_detector, predict_dataset
     from tad.engine.runner import load_config, select_device
     from tad.eval.results import write_predictions
-    from tad.features.extract import ExtractOptions, extract_videos
+    from tad.features.extract import OPTION_FLAGS, ExtractOptions, check_options, extract_videos
+    from tad.output_guard import refuse_output_over_inputs
 
+    paths = [Path(v) for v in videos]
+    refuse_output_over_inputs(
+        {"-o": out, "--features-out": features_out},
+        {"VIDEOS": paths, "--config": config, "--checkpoint": checkpoint, "--backbone-checkpoint": backbone_checkpoint})
     cfg = load_config(config, list(cfg_options))
     extract_cfg = cfg.get("extract")
     if not extract_cfg:
         raise TadInputError(cfg.filename or config, "the config has no extract=dict(...) (its features were not "
                             "made by `tad extract`), so `tad detect` cannot compute them")
-    paths = [Path(v) for v in videos]
     for p in paths:
         if not p.is_file():
             raise TadInputError(p, "video not found")
+    if backbone_checkpoint is None and not random_init:
+        raise TadInputError("--backbone-checkpoint", "no backbone checkpoint given; pass --backbone-checkpoint CKPT, "
+                            "or --random-init to extract with untrained (seeded) weights")
     device = select_device(device)
     model, ckpt_classes = load_detector(cfg, checkpoint, device)
     classes = _class_names(cfg, ckpt_classes)
@@ -62,12 +69,20 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
             opts = ExtractOptions(**options)
         except TypeError as exc:
             raise TadInputError(cfg.filename or config, f"bad extract=dict(...) in the config: {exc}") from exc
+        try:
+            check_options(opts)
+        except TadInputError as exc:  # name the config key when the value came from the config
+            key = {flag: key for key, flag in OPTION_FLAGS.items()}.get(exc.path)
+            if key in extract_cfg and key not in ("batch_size", "workers"):
+                raise TadInputError(cfg.filename or config, f"extract.{key}: {exc.problem}") from None
+            raise
         summary = extract_videos([str(p) for p in paths], str(_root_dir(paths)), str(store_path), opts,
                                  progress=progress)
-        for path, reason in summary.failed.items():
-            click.echo(f"warning: {path}: {reason}", err=True)
-        if not Path(store_path).is_file():
-            raise TadInputError(paths[0] if len(paths) == 1 else "videos", "no video could be read")
+        if not summary.done and not summary.skipped:  # name the video(s), not the temporary store
+            if len(summary.failed) == 1:
+                path, reason = next(iter(summary.failed.items()))
+                raise TadInputError(path, reason)
+            raise TadInputError("VIDEOS", f"none of the {len(paths)} videos could be read (listed above)")
         dataset = build_test_dataset(cfg, subset=None, classes=classes, ann_file=None,
                                      feature_store=str(store_path))
         predictions = predict_dataset(model, dataset, classes, batch_size=1, num_workers=0, progress=progress)
@@ -84,6 +99,14 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
     (to a temporary store, or --features-out), runs the detector, and writes the segments
     of every video as ActivityNet-style JSON (video id = file path relative to the videos'
     common folder, without extension). Class names come from the checkpoint.
+
+    \b
+    Backbone checkpoints (--backbone-checkpoint: .pyth/.pth/.pt, Caffe2 .pkl) are pickle
+    formats loaded as TRUSTED files that can run code: only use ones you trust.
+
+    \b
+    Exit status: 0 every video was processed; 3 some videos failed (listed as
+    'path: reason') and the segments of the rest were written; 1 an error.
 
     \b
     Examples:
@@ -110,9 +133,12 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
 def detect(videos, config, checkpoint, backbone_checkpoint, random_init, out, features_out, cfg_options, device,
            batch_size, workers):
     try:
-        predictions, _ = run_detect(config, videos, checkpoint, backbone_checkpoint, random_init, out,
+        predictions, summary = run_detect(config, videos, checkpoint, backbone_checkpoint, random_init, out,
                                     features_out, cfg_options, device, batch_size, workers)
     except (TadInputError, FileNotFoundError) as exc:
         fail(exc)
     num = sum(len(v) for v in predictions.values())
     click.echo(f"{len(predictions)} videos, {num} segments -> {out}")
+    if summary.failed:
+        click.echo(f"{len(summary.failed)} of {len(videos)} videos failed (listed above as 'path: reason')", err=True)
+        raise SystemExit(EXIT_PARTIAL)
