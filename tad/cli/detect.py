@@ -33,7 +33,8 @@ def _class_names(cfg, ckpt_classes):
 
 
 def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init=False, out="preds.json",
-               features_out=None, cfg_options=(), device=None, batch_size=8, workers=2, progress=True):
+               features_out=None, cfg_options=(), device=None, batch_size=8, workers=2, progress=True,
+               trust_checkpoint=False):
     """The whole of `tad detect`; returns (predictions, extraction summary)."""
     from tad.engine.inference import build_test_dataset, load_detector, predict_dataset
     from tad.engine.runner import load_config, select_device
@@ -57,7 +58,7 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
         raise TadInputError("--backbone-checkpoint", "no backbone checkpoint given; pass --backbone-checkpoint CKPT, "
                             "or --random-init to extract with untrained (seeded) weights")
     device = select_device(device)
-    model, ckpt_classes = load_detector(cfg, checkpoint, device)
+    model, ckpt_classes = load_detector(cfg, checkpoint, device, trust_checkpoint=trust_checkpoint)
     classes = _class_names(cfg, ckpt_classes)
 
     with tempfile.TemporaryDirectory(prefix="tad_detect_") as tmp:
@@ -101,8 +102,10 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
     common folder, without extension). Class names come from the checkpoint.
 
     \b
-    Backbone checkpoints (--backbone-checkpoint: .pyth/.pth/.pt, Caffe2 .pkl) are pickle
-    formats loaded as TRUSTED files that can run code: only use ones you trust.
+    The detector --checkpoint is read weights-only (code hidden in it never runs);
+    --trust-checkpoint reads it as a pickle instead, for files you trust. Backbone
+    checkpoints (--backbone-checkpoint: .pyth/.pth/.pt, Caffe2 .pkl) are pickle formats
+    loaded as TRUSTED files that can run code: only use ones you trust.
 
     \b
     Exit status: 0 every video was processed; 3 some videos failed (listed as
@@ -130,11 +133,14 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Clips per backbone batch.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Decoding processes.")
+@click.option("--trust-checkpoint", is_flag=True,
+              help="Read --checkpoint as a trusted pickle (can run code stored in it); default: weights only.")
 def detect(videos, config, checkpoint, backbone_checkpoint, random_init, out, features_out, cfg_options, device,
-           batch_size, workers):
+           batch_size, workers, trust_checkpoint):
     try:
         predictions, summary = run_detect(config, videos, checkpoint, backbone_checkpoint, random_init, out,
-                                    features_out, cfg_options, device, batch_size, workers)
+                                    features_out, cfg_options, device, batch_size, workers,
+                                    trust_checkpoint=trust_checkpoint)
     except (TadInputError, FileNotFoundError) as exc:
         fail(exc)
     num = sum(len(v) for v in predictions.values())
