@@ -140,7 +140,7 @@ def _nan_array(rng: random.Random, data: bytes) -> bytes:
 
 
 def _wrong_array(rng: random.Random, data: bytes) -> bytes:
-    choice = rng.randrange(5)
+    choice = rng.randrange(7)
     buf = io.BytesIO()
     if choice == 0:
         np.save(buf, np.array(["a", "b"]))
@@ -150,8 +150,18 @@ def _wrong_array(rng: random.Random, data: bytes) -> bytes:
         np.save(buf, np.zeros((2, 3, 4), dtype=np.float32))
     elif choice == 3:
         np.save(buf, np.array(3.0))
-    else:
+    elif choice == 4:
         np.save(buf, np.zeros((5, 8), dtype=np.complex64))
+    elif choice == 5:
+        np.savez(buf, feats=np.zeros((5, 8)))  # a zip named .npy
+    else:
+        buf.write(b"0.1 0.2 0.3\n0.4 0.5 0.6\n")  # text named .npy
+    return buf.getvalue()
+
+
+def _wrong_pt(rng: random.Random, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    torch.save(rng.choice([np.zeros((5, 8), dtype=np.float32), {"feats": "x"}, [torch.zeros(3, 8)], 3.0]), buf)
     return buf.getvalue()
 
 
@@ -167,11 +177,12 @@ def test_fuzz_tad_import_features(tmp_path):
         for name in names:
             (folder / name).write_bytes(valid[name])
         victim = folder / rng.choice(names)
-        kinds = ["truncate", "flip", "nan_array", "wrong_array"] if ext == "npy" else ["truncate", "flip"]
+        kinds = {"npy": ["truncate", "flip", "nan_array", "wrong_array"], "pt": ["truncate", "flip", "wrong_pt"],
+                 "npz": ["truncate", "flip"]}[ext]
         kind = rng.choice(kinds)
         data = victim.read_bytes()
         victim.write_bytes({"truncate": _truncate, "flip": _flip, "nan_array": _nan_array,
-                            "wrong_array": _wrong_array}[kind](rng, data))
+                            "wrong_array": _wrong_array, "wrong_pt": _wrong_pt}[kind](rng, data))
         before = _digest(sorted(folder.iterdir()))
         out = tmp_path / f"out{i}.h5"
         args = ["import-features", str(folder), "-o", str(out), "--ext", ext, "--quiet",
