@@ -138,7 +138,7 @@ def score(predictions: Path | None, annotations: Path | None, split: str | None,
             metrics_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
             click.echo(f"Metrics written to {metrics_out}")
         if plot is not None:
-            from tad.eval.pr_curves import plot_pr_curves
+            from tad.eval.visualize import plot_pr_curves
 
             plot_pr_curves(result, plot)
             click.echo(f"Precision-recall curves written to {plot}")
