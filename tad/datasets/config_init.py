@@ -220,7 +220,7 @@ def _base_files() -> list[str]:
 
     root = Path(tad.configs.__file__).resolve().parent / "_base_"
     return [str(root / "models" / "stpt.py"), str(root / "datasets" / "thumos14_features.py"),
-            str(root / "default_runtime.py")]
+            str(root / "schedules" / "adamw_cosine_35e.py"), str(root / "default_runtime.py")]
 
 
 def render_config(stats: DataStatistics, settings: Settings, ann_file: str, feature_store: str) -> str:
@@ -241,7 +241,7 @@ def render_config(stats: DataStatistics, settings: Settings, ann_file: str, feat
         f"{len(stats.action_steps)} training actions, up to {stats.actions_per_video} in one video",
         "# Train:  tad train THIS_FILE --work-dir runs/mine",
         "# Eval:   tad eval THIS_FILE runs/mine/best_*.pth --out preds.json",
-        "# The _base_ files are the shipped model / dataset / runtime defaults (every key commented there).",
+        "# The _base_ files are the shipped model / dataset / schedule / runtime defaults (every key commented there).",
         f"_base_ = {_base_files()!r}",
         "",
         f"ann_file = {ann_file!r}",
