@@ -6,6 +6,10 @@
 2. grid -> seconds through the item's timestamps (``tad.detectors.timeline``), clipped to
    [0, duration]; segments left empty by clipping are dropped;
 3. multi-class Gaussian Soft-NMS, optional score voting, the best ``max_seg_num`` kept.
+
+Steps 1-2 (:meth:`SegmentPostProcessor.candidates_in_seconds`) and step 3
+(:meth:`SegmentPostProcessor.suppress`) are also callable apart, so the candidates of the
+overlapping sliding windows of one video are merged before one NMS.
 """
 from __future__ import annotations
 
@@ -57,13 +61,30 @@ class SegmentPostProcessor:
             return self._process(probs, segments, masks, timestamps, duration, video_id)
 
     def _process(self, probs, segments, masks, timestamps, duration, video_id) -> dict:
+        seconds, scores, labels = self.candidates_in_seconds(probs, segments, masks, timestamps, duration)
+        return self.suppress(seconds, scores, labels, duration, video_id)
+
+    def candidates_in_seconds(self, probs: list[torch.Tensor], segments: list[torch.Tensor],
+                              masks: list[torch.Tensor], timestamps,
+                              duration: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Steps 1-2: candidates (segments (M, 2) seconds in [0, duration], scores (M,), labels (M,)),
+        before NMS. Candidates of several windows of one video can be concatenated and
+        passed to :meth:`suppress` together."""
         segs, scores, labels = self.select_candidates(
             [p.detach().float().cpu() for p in probs], [s.detach().float().cpu() for s in segments],
             [m.detach().cpu() for m in masks])
         seconds = grid_to_seconds(segs.double(), np.asarray(timestamps, dtype=np.float64))
         seconds = seconds.clamp(0.0, float(duration)).float()
         nonempty = seconds[:, 1] > seconds[:, 0]
-        seconds, scores, labels = seconds[nonempty], scores[nonempty], labels[nonempty]
+        return seconds[nonempty], scores[nonempty], labels[nonempty]
+
+    def suppress(self, seconds: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, duration: float,
+                 video_id: str = "") -> dict:
+        """Step 3 on candidates in seconds: Soft-NMS, score voting, the best ``max_seg_num``."""
+        with one_thread():
+            return self._suppress(seconds, scores, labels, duration, video_id)
+
+    def _suppress(self, seconds, scores, labels, duration, video_id) -> dict:
         kept_segs, kept_scores, kept_labels = soft_nms(
             seconds, scores, labels, self.nms_sigma, self.nms_min_score, self.max_seg_num,
             self.class_agnostic_nms)

@@ -14,13 +14,17 @@ here, and each local-attention level pads itself to a multiple of its window. In
 ``predict`` a video longer than ``max_seq_len`` is processed whole, in one pass: local
 attention costs O(T * window) and the global stages run at stride >= 8 where T is small,
 so a 1-hour THUMOS video (~27k steps) fits easily in memory; no sliding windows, no
-seams. ``max_seq_len`` is the training crop length (the dataset crops to it).
+seams. ``max_seq_len`` is the training crop length (the dataset crops to it). Items that
+carry ``data_samples[i]['windows']`` (the dataset's ``'sliding'`` strategy, for videos of
+hours) are predicted window by window instead, with one NMS over the merged candidates
+(:meth:`STPTDetector.predict_windows`).
 """
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
@@ -165,6 +169,8 @@ class STPTDetector(BaseModel):
         return selected
 
     def forward(self, inputs, data_samples: list | None = None, mode: str = "tensor"):
+        if mode == "predict" and data_samples and any(_field(s, "windows") for s in data_samples):
+            return self.predict_windows(inputs, data_samples)
         out = self._heads(inputs)
         if mode == "tensor":  # every point refined
             return self._refine(out, out["point_mask"])
@@ -231,4 +237,36 @@ class STPTDetector(BaseModel):
             masks_l = torch.split(out["point_mask"][i], out["lengths"])
             results.append(self.postprocessor(list(probs_l), list(segs_l), list(masks_l), timestamps,
                                               float(duration), str(_field(sample, "video_id", ""))))
+        return results
+
+    @torch.no_grad()
+    def predict_windows(self, inputs, data_samples: list) -> list[dict]:
+        """Predict items whose ``data_samples[i]['windows']`` lists overlapping ``[start, stop)``
+        step ranges (the dataset's ``'sliding'`` strategy): every window goes through the
+        network on its own, the candidates of all windows of a video are mapped to seconds
+        and merged, then suppressed by one NMS. Items without windows are predicted whole."""
+        feats, masks = (inputs["feats"], inputs.get("masks")) if isinstance(inputs, dict) else (inputs, None)
+        if masks is None:
+            masks = torch.ones(feats.shape[0], feats.shape[2], dtype=torch.bool, device=feats.device)
+        results = []
+        for i, sample in enumerate(data_samples):
+            length = int(masks[i].sum())
+            windows = _field(sample, "windows") or [(0, length)]
+            timestamps = np.asarray(_field(sample, "timestamps"), dtype=np.float64)
+            duration = _field(sample, "duration")
+            duration = float("inf") if duration is None else float(duration)
+            parts = []
+            for start, stop in windows:
+                window_feats = feats[i:i + 1, :, start:stop]  # (1, C, L[, g, g])
+                out = self._heads(dict(feats=window_feats, masks=masks[i:i + 1, start:stop]))
+                if self.refinement is not None:
+                    out = self._refine(out, self._candidates(out))
+                probs = torch.sigmoid(out["logits"][0])  # (N, K)
+                segments = torch.stack([out["starts"][0], out["ends"][0]], dim=-1)  # (N, 2) window grid
+                parts.append(self.postprocessor.candidates_in_seconds(
+                    list(torch.split(probs, out["lengths"])), list(torch.split(segments, out["lengths"])),
+                    list(torch.split(out["point_mask"][0], out["lengths"])), timestamps[start:stop], duration))
+            seconds, scores, labels = (torch.cat([p[j] for p in parts]) for j in range(3))
+            results.append(self.postprocessor.suppress(seconds, scores, labels, duration,
+                                                       str(_field(sample, "video_id", ""))))
         return results

@@ -10,7 +10,7 @@ the ActivityNet predictions JSON.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -63,6 +63,16 @@ class DetectionMAP(BaseMetric):
         self.out_file = out_file
         self.recall_top_k = list(recall_top_k) if recall_top_k else None
         self.last_result = None
+
+    @classmethod
+    def fill_config(cls, metric_cfg: dict, cfg: Mapping, split: str) -> None:
+        """Take ``ann_file`` and the subset ``<split>_subset`` from the config's top level where
+        ``metric_cfg`` leaves them unset (``tad.engine.runner.load_config`` calls this)."""
+        if metric_cfg.get("ann_file") is None and cfg.get("ann_file") is not None:
+            metric_cfg["ann_file"] = cfg["ann_file"]
+        subset = cfg.get(f"{split}_subset")
+        if metric_cfg.get("subset") is None and subset is not None:
+            metric_cfg["subset"] = subset
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         for sample in data_samples:

@@ -16,7 +16,7 @@ from tad.errors import TadInputError
     Writes N short H.264 videos (coloured shapes sliding, bouncing, spinning and
     flashing at random times over a cluttered moving background) with THUMOS-format
     annotations, then runs the real commands' code: feature extraction (tiny3d
-    backbone, random init), training of the STPT detector (configs/demo_stpt.py),
+    backbone, random init), training of the STPT detector (configs/stpt/demo_tiny3d.py),
     evaluation on the Test subset (mAP table, predictions JSON) and PNG timelines.
     Takes a few minutes on 2 CPU cores; nothing is downloaded.
 

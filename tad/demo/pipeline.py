@@ -47,10 +47,10 @@ class DemoResult:
 
 
 def demo_config_path() -> Path:
-    """The shipped ``configs/demo_stpt.py`` (package data of tad.configs)."""
+    """The shipped ``configs/stpt/demo_tiny3d.py`` (package data of tad.configs)."""
     import tad.configs
 
-    return Path(tad.configs.__file__).resolve().parent / "demo_stpt.py"
+    return Path(tad.configs.__file__).resolve().parent / "stpt" / "demo_tiny3d.py"
 
 
 def _prepare_workdir(workdir: Path) -> None:
@@ -129,7 +129,7 @@ def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, 
     echo(f"{len(summary.done)} videos -> {store_path}")
 
     # 3. Train -------------------------------------------------------------------------
-    _stage("train the STPT detector (configs/demo_stpt.py)", echo)
+    _stage("train the STPT detector (configs/stpt/demo_tiny3d.py)", echo)
     t0 = time.perf_counter()
     train_dir = workdir / "train"
     if train_dir.exists():

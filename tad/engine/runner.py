@@ -1,21 +1,22 @@
 """Building mmengine's Runner from a tad config (contract C6).
 
 ``load_config`` reads a config (a path, or the bare name of a config shipped in
-``tad.configs``), merges ``--cfg-options`` and copies the top-level data keys
-(``ann_file``, ``feature_store``, ``train_subset``, ``test_subset``, ``val_subset``,
-``max_seq_len``, ``num_classes``) into the dataloaders, evaluators and model wherever
-those leave them unset (``None``). Overriding a path is therefore one option:
+``tad.configs``), merges ``--cfg-options`` and lets every dataloader's dataset and every
+evaluator fill the keys it leaves unset (``None``) from the config's top level: the engine
+calls their class's ``fill_config(entry, cfg, split)`` and knows no dataset key (for
+``FeatureDataset``/``DetectionMAP``: ``ann_file``, ``feature_store``, ``max_seq_len`` and
+``<split>_subset``); ``num_classes`` and ``max_seq_len`` also go into the model. Overriding a
+path is therefore one option:
 ``--cfg-options ann_file=data/thumos14.json feature_store=feats.h5``.
 
 ``build_runner`` applies the command-line choices (work dir, resume, seed, AMP,
-device, launcher), checks the inputs early with one-line errors, and returns the
-Runner. ``find_best_checkpoint`` picks the best checkpoint of a run.
+device, launcher), checks the inputs early with one-line errors (each dataset class's
+``check_config``), and returns the Runner. ``find_best_checkpoint`` picks the best checkpoint of a run.
 """
 from __future__ import annotations
 
 import copy
 import glob
-import importlib.resources
 import os
 import zipfile
 from contextlib import contextmanager
@@ -38,11 +39,10 @@ from mmengine.registry import OPTIM_WRAPPERS  # noqa: E402
 __all__ = ["load_config", "build_runner", "find_best_checkpoint", "find_resume_checkpoint",
            "parse_cfg_options", "resolve_config_path", "input_error_from_worker", "select_device", "CPUAutocastOptimWrapper"]
 
-#: top-level config key -> where it is copied when unset there
-_DATASET_KEYS = {"ann_file": "ann_file", "feature_store": "feature_store", "max_seq_len": "max_seq_len"}
-_LOADER_SUBSETS = {"train_dataloader": "train_subset", "val_dataloader": "val_subset",
-                   "test_dataloader": "test_subset"}
-_EVALUATOR_SUBSETS = {"val_evaluator": "val_subset", "test_evaluator": "test_subset"}
+#: the Runner's loader / evaluator entries and the split each serves. Which keys a dataset
+#: or metric takes from the top level is theirs to say (their ``fill_config``/``check_config``).
+_LOADER_SPLITS = {"train_dataloader": "train", "val_dataloader": "val", "test_dataloader": "test"}
+_EVALUATOR_SPLITS = {"val_evaluator": "val", "test_evaluator": "test"}
 
 
 @OPTIM_WRAPPERS.register_module(force=True)
@@ -64,16 +64,19 @@ class CPUAutocastOptimWrapper(OptimWrapper):
 
 # ---------------------------------------------------------------------- configs
 def resolve_config_path(path: str | os.PathLike) -> Path:
-    """``path`` if it exists, else the shipped config of that name (``.py`` optional)."""
+    """``path`` if it exists, else the shipped config of that name (``tad.configs.find_config``:
+    short name, ``method/name``, or an old name; ``.py`` optional)."""
+    from tad.configs import find_config
+
     p = Path(path)
     if p.is_file():
         return p
-    if p.parent == Path("."):
-        shipped = importlib.resources.files("tad.configs")
-        for name in (p.name, p.name + ".py"):
-            candidate = shipped / name
-            if candidate.is_file():
-                return Path(str(candidate))
+    try:
+        found = find_config(p.as_posix())
+    except ValueError as exc:
+        raise TadInputError(path, str(exc)) from None
+    if found is not None:
+        return found
     raise TadInputError(path, "config not found (neither a file nor the name of a shipped config)")
 
 
@@ -154,27 +157,49 @@ def _follow_schedule_length(cfg: Config, old: tuple[int | None, int | None], opt
                                or s.get("end") is None or s.get("begin", 0) < s["end"]]
 
 
-def propagate_top_level_keys(cfg: Config) -> None:
-    """Fill unset (``None``/absent) data keys of loaders, evaluators and model from the top level."""
-    cfg.setdefault("val_subset", cfg.get("test_subset"))
-    for loader_key, subset_key in _LOADER_SUBSETS.items():
+def _registered_class(registry, entry):
+    """The class a config entry ``dict(type=...)`` builds, or None (unknown or not a name)."""
+    kind = entry.get("type") if isinstance(entry, Mapping) else None
+    if isinstance(kind, type):
+        return kind
+    if not isinstance(kind, str):
+        return None
+    try:
+        return registry.get(kind)
+    except Exception:  # noqa: BLE001 - unknown types are reported when the Runner builds them
+        return None
+
+
+def _dataset_entries(cfg: Config):
+    """(split, dataset entry, its class) of every dataloader."""
+    from tad.registry import DATASETS
+
+    for loader_key, split in _LOADER_SPLITS.items():
         dataset = (cfg.get(loader_key) or {}).get("dataset")
-        if dataset is None:
-            continue
-        for top, key in _DATASET_KEYS.items():
-            if dataset.get(key) is None and cfg.get(top) is not None:
-                dataset[key] = cfg[top]
-        if dataset.get("subset") is None and cfg.get(subset_key) is not None:
-            dataset["subset"] = cfg[subset_key]
-    for evaluator_key, subset_key in _EVALUATOR_SUBSETS.items():
+        if isinstance(dataset, Mapping):
+            yield split, dataset, _registered_class(DATASETS, dataset)
+
+
+def _metric_entries(cfg: Config):
+    """(split, metric entry, its class) of every evaluator."""
+    from tad.registry import METRICS
+
+    for evaluator_key, split in _EVALUATOR_SPLITS.items():
         evaluator = cfg.get(evaluator_key)
         for metric in evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]:
-            if not isinstance(metric, Mapping):
-                continue
-            if metric.get("ann_file") is None and cfg.get("ann_file") is not None:
-                metric["ann_file"] = cfg.ann_file
-            if metric.get("subset") is None and cfg.get(subset_key) is not None:
-                metric["subset"] = cfg[subset_key]
+            if isinstance(metric, Mapping):
+                yield split, metric, _registered_class(METRICS, metric)
+
+
+def propagate_top_level_keys(cfg: Config) -> None:
+    """Let each dataset and metric entry fill its unset keys from the config's top level
+    (their class's ``fill_config(entry, cfg, split)``), then the model's ``num_classes`` and
+    ``max_seq_len``."""
+    cfg.setdefault("val_subset", cfg.get("test_subset"))
+    for split, entry, cls in [*_dataset_entries(cfg), *_metric_entries(cfg)]:
+        fill = getattr(cls, "fill_config", None)
+        if fill is not None:
+            fill(entry, cfg, split)
     model = cfg.get("model")
     if isinstance(model, Mapping):
         if model.get("num_classes") is None and cfg.get("num_classes") is not None:
@@ -266,36 +291,11 @@ def find_best_checkpoint(work_dir: str | os.PathLike) -> Path:
 
 # ---------------------------------------------------------------------- runner
 def _check_inputs(cfg: Config) -> None:
-    """Fail early, in one line, on missing data files and mismatched dimensions."""
-    for loader_key in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        dataset = (cfg.get(loader_key) or {}).get("dataset") or {}
-        for key in ("ann_file", "feature_store"):
-            value = dataset.get(key)
-            if value is not None and not Path(value).is_file():
-                raise TadInputError(value, f"{key} not found (set it with --cfg-options {key}=PATH)")
-    dataset = (cfg.get("train_dataloader") or {}).get("dataset") or {}
-    model = cfg.get("model") or {}
-    ann_file = dataset.get("ann_file")
-    if ann_file and model.get("num_classes") is not None:
-        from tad.eval.annotations import load_annotations
-
-        classes = dataset.get("classes") or cfg.get("classes") or load_annotations(ann_file).classes
-        if len(classes) != model["num_classes"]:
-            raise TadInputError(ann_file, f"{len(classes)} classes but the model has num_classes="
-                                f"{model['num_classes']} (set --cfg-options model.num_classes={len(classes)})")
-    store_path = dataset.get("feature_store")
-    if store_path and model.get("in_channels") is not None:
-        from tad.features.store import FeatureStore
-
-        store = FeatureStore(store_path)
-        dim = store.feature_dim
-        if dim != model["in_channels"]:
-            raise TadInputError(store_path, f"features are {dim}-d but the model expects in_channels="
-                                f"{model['in_channels']} (set --cfg-options model.in_channels={dim})")
-        grid = store.spatial_grid
-        if grid is not None and model.get("spatial_grid", "unset") is None:
-            raise TadInputError(store_path, f"features keep a {grid}x{grid} spatial grid but the model has "
-                                f"spatial_grid=None (set --cfg-options model.spatial_grid={grid})")
+    """Fail early, in one line, on bad inputs: each dataset class's ``check_config(entry, cfg, split)``."""
+    for split, entry, cls in _dataset_entries(cfg):
+        check = getattr(cls, "check_config", None)
+        if check is not None:
+            check(entry, cfg, split)
 
 
 def build_runner(cfg: Config, work_dir: str | os.PathLike | None = None, resume: bool = False,

@@ -163,3 +163,39 @@ def test_refinement_off_and_sampling():
     feats = torch.arange(10.0).repeat(2, 1).T[None]  # (1, 10, 2): feature value = position
     got = sample_linear(feats, torch.tensor([[0.0, 2.25, 8.5, -3.0, 12.0]]))
     torch.testing.assert_close(got[0, :, 0], torch.tensor([0.0, 2.25, 8.5, 0.0, 9.0]))
+
+
+def test_sliding_windows_merge_candidates_before_one_nms(monkeypatch):
+    torch.manual_seed(0)
+    model = build(refine=False).eval()
+    inputs, samples = planted_batch(t=96)
+    whole = model(inputs, samples, mode="predict")[0]
+    # one window covering the video is the whole-video prediction
+    one = model(inputs, [dict(samples[0], windows=[(0, 96)])], mode="predict")[0]
+    torch.testing.assert_close(one["segments"], whole["segments"])
+    torch.testing.assert_close(one["scores"], whole["scores"])
+    # overlapping windows: the candidates of every window reach a single suppress call
+    counts, calls = [], []
+    real_candidates, real_suppress = model.postprocessor.candidates_in_seconds, model.postprocessor.suppress
+
+    def candidates(*args):
+        out = real_candidates(*args)
+        counts.append(len(out[0]))
+        return out
+
+    def suppress(seconds, *args):
+        calls.append(len(seconds))
+        return real_suppress(seconds, *args)
+
+    monkeypatch.setattr(model.postprocessor, "candidates_in_seconds", candidates)
+    monkeypatch.setattr(model.postprocessor, "suppress", suppress)
+    windows = [(0, 64), (32, 96)]
+    out = model(inputs, [dict(samples[0], windows=windows)], mode="predict")[0]
+    assert len(counts) == 2 and calls == [sum(counts)]
+    segs = out["segments"]
+    assert len(segs) and (segs[:, 0] >= 0).all() and (segs[:, 1] <= samples[0]["duration"] + 1e-6).all()
+    # the planted action sits in both windows: after the merged NMS one copy keeps its score,
+    # the other is decayed by Soft-NMS (tIoU ~1), not listed twice at the top
+    top = out["scores"].argsort(descending=True)[:2]
+    if len(top) == 2:
+        assert out["scores"][top[1]] < out["scores"][top[0]]

@@ -9,16 +9,16 @@ from tad.engine.runner import (CPUAutocastOptimWrapper, build_runner, find_best_
                                load_config, resolve_config_path)
 from tad.errors import TadInputError
 
-SHIPPED = ["thumos14_stpt_i3d.py", "thumos14_stpt_tada2d.py", "thumos14_stpt_slowfast.py", "tiny_test.py"]
+SHIPPED = ["thumos14_i3d.py", "thumos14_tada2d.py", "thumos14_slowfast.py", "tiny_test.py"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_load_by_bare_name(name):
     cfg = load_config(name)
-    assert resolve_config_path(name).parent.name == "configs"
+    assert resolve_config_path(name).parent.name == ("configs" if name == "tiny_test.py" else "stpt")
     assert cfg.default_scope == "tad" and cfg.model.type == "STPTDetector"
     train = cfg.train_dataloader.dataset
-    assert train.type == "THUMOSFeatureDataset" and train.subset == "validation" and train.training
+    assert train.type == "FeatureDataset" and train.subset == "validation" and train.training
     assert cfg.test_dataloader.dataset.subset == "test" and cfg.test_evaluator.type == "DetectionMAP"
     assert train.ann_file == cfg.ann_file == cfg.val_evaluator.ann_file == cfg.test_evaluator.ann_file
     assert cfg.model.num_classes == cfg.num_classes

@@ -2,21 +2,14 @@
 # 2.5 steps/s, 4 classes, videos of 20-60 s = 50-150 steps, actions of 5-18 steps).
 # 40 epochs of 7 iterations; lr 3e-4 (1e-3 stalls on a loss plateau for ~25 epochs).
 # `tad demo` points it at its own files; to rerun by hand:
-#   tad train demo_stpt.py --cfg-options ann_file=tad_demo/annotations.json \
+#   tad train demo_tiny3d.py --cfg-options ann_file=tad_demo/annotations.json \
 #       feature_store=tad_demo/features.h5 --work-dir tad_demo/train
+# (old name: demo_stpt.py)
 _base_ = [
-    './_base_/models/stpt.py',
-    './_base_/datasets/thumos14_features.py',
-    './_base_/default_runtime.py',
+    '../_base_/models/stpt.py',
+    '../_base_/datasets/demo/tiny3d.py',
+    '../_base_/default_runtime.py',
 ]
-
-ann_file = 'tad_demo/annotations.json'
-feature_store = 'tad_demo/features.h5'
-train_subset = 'validation'
-val_subset = 'test'
-test_subset = 'test'
-num_classes = 4
-max_seq_len = 160   # longer than every demo video: training sees whole videos (minus crop_ratio)
 
 model = dict(
     in_channels=64, num_classes=4, max_seq_len=160, spatial_grid=None,
@@ -24,10 +17,6 @@ model = dict(
     encoder=dict(num_heads=4, window_size=9, stem_blocks=1, drop_path=0.1),
     refinement=dict(hidden_dim=64),
 )
-
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False)
-val_dataloader = dict(num_workers=0, persistent_workers=False)
-test_dataloader = dict(num_workers=0, persistent_workers=False)
 
 max_epochs = 40
 warmup_epochs = 4
@@ -51,7 +40,3 @@ custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage', moment
                      update_buffers=True, priority='ABOVE_NORMAL')]
 visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
 randomness = dict(seed=0, deterministic=False)
-
-# How `tad demo` extracted the features (ExtractOptions fields), so `tad detect` can redo it:
-# random-init tiny3d, native 15 fps, 8-frame clips every 6 frames, frames resized to 64 x 64.
-extract = dict(backbone='tiny3d', random_init=True, fps='native', clip_stride=6, resize=64)

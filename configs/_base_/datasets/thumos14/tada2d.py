@@ -1,20 +1,10 @@
-# STPT on THUMOS14 with TAda2D-R50 features made by tad itself:
+# THUMOS14 with TAda2D-R50 features made by tad itself:
 #   tad extract videos/ -o data/thumos14/tada2d_features.h5 --backbone tada2d_r50 \
 #       --checkpoint tada2d_r50_8x8.pyth --fps 30
-#   tad train thumos14_stpt_tada2d.py
 # `extract` records how the features were made, so `tad detect` can repeat it on new videos.
-_base_ = [
-    './_base_/models/stpt.py',
-    './_base_/datasets/thumos14_features.py',
-    './_base_/schedules/adamw_cosine_35e.py',
-    './_base_/default_runtime.py',
-]
+_base_ = ['./base.py']
 
-ann_file = 'data/thumos14/thumos14.json'
 feature_store = 'data/thumos14/tada2d_features.h5'
-num_classes = 20
-
-model = dict(in_channels=2048, num_classes=20, spatial_grid=None, max_seq_len=2304)
 
 # ExtractOptions fields (None = the backbone's default)
 extract = dict(backbone='tada2d_r50', backbone_kwargs=dict(preset='8x8'), clip_len=None,

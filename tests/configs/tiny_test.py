@@ -1,11 +1,12 @@
-# A tiny, fast configuration for tests: small feature/embedding sizes, short windows,
+# A tiny, fast configuration for tests (not shipped: it lives in tests/configs/ and resolves
+# by name only in a source checkout): small feature/embedding sizes, short windows,
 # a few epochs, no dataloader workers. Point it at data with --cfg-options, e.g.
 #   tad train tiny_test.py --cfg-options ann_file=ann.json feature_store=f.h5 num_classes=3 \
 #       model.num_classes=3 model.in_channels=16
 _base_ = [
-    './_base_/models/stpt.py',
-    './_base_/datasets/thumos14_features.py',
-    './_base_/default_runtime.py',
+    '../../configs/_base_/models/stpt.py',
+    '../../configs/_base_/datasets/thumos14/base.py',
+    '../../configs/_base_/default_runtime.py',
 ]
 
 ann_file = 'tiny/annotations.json'
