@@ -10,15 +10,20 @@ always give the same config.
 
 The rules (steps = feature steps of the store):
 
-* ``max_seq_len``: the longest video rounded up to a multiple of the coarsest stride when
-  that is at most :data:`WHOLE_VIDEO_LIMIT` steps (training sees whole videos, with a
-  90-100 % random crop as augmentation); else :data:`LONG_WINDOW` (random windows in
-  training, whole videos at inference).
+* strategy and ``max_seq_len``: videos of at most :data:`WHOLE_VIDEO_LIMIT` steps are
+  trained whole (``'window'``, ``max_seq_len`` = the longest video rounded up, a 90-100 %
+  random crop as augmentation); longer videos whose actions are long
+  (median >= :data:`RESIZE_FRACTION` of the video, ActivityNet-like) are resized to
+  :data:`RESIZE_LENGTH` steps (``'resize'``); videos over :data:`SLIDING_LIMIT` steps get
+  random training windows and overlapping windows at inference (``'sliding'``); the others
+  random windows of :data:`LONG_WINDOW` steps and whole videos at inference (``'window'``).
 * pyramid depth: enough levels that the coarsest regular level's range reaches the long
   actions (95th percentile of action length), at least 2 and at most 6, and no more than
   the shortest video can be halved into while keeping 2 steps at the top level.
 * regression ranges: ActionFormer's doubling ranges ``(0, 4), (4, 8), ...`` with the last
   level open-ended, one per level.
+* evaluator: THUMOS14's tIoU 0.3:0.7, or the multi-label protocol 0.1:0.9 (and multi-label
+  training targets) when >= 5 % of the instances lie mostly inside one of another class.
 * width, local window, epochs, learning rate and EMA from the number of training videos
   and steps (a small-data recipe: short runs need a larger learning rate than ActionFormer's
   1e-4 and a faster EMA).
@@ -40,8 +45,14 @@ __all__ = ["DataStatistics", "Settings", "data_statistics", "choose_settings", "
 WHOLE_VIDEO_LIMIT = 1024
 #: training window for longer videos (ActionFormer's THUMOS14 crop)
 LONG_WINDOW = 2304
+#: longer videos get sliding windows at inference (strategy 'sliding')
+SLIDING_LIMIT = 4 * LONG_WINDOW
+#: median action / video length from which long videos are resized (ActivityNet-like)
+RESIZE_FRACTION = 0.15
+#: steps every video is resized to (ActionFormer's ActivityNet setting)
+RESIZE_LENGTH = 192
 #: training iterations a short run aims at (epochs = this / iterations per epoch, clamped)
-TARGET_ITERS = 600
+TARGET_ITERS = 200
 
 
 @dataclass
@@ -59,7 +70,8 @@ class DataStatistics:
     step_seconds: float  # median seconds between features
     in_channels: int
     spatial_grid: int | None
-    overlapping: bool  # some instances of different classes overlap in time (multi-label)
+    overlapping: bool  # instances of different classes overlap in time (multi-label)
+    video_fraction: float  # median action length / its video's length
 
 
 @dataclass
@@ -91,8 +103,8 @@ def data_statistics(ann_file: str | Path, feature_store: str | Path, train_subse
     if not ann.has_subset(test):
         raise TadInputError(ann_file, f"--test-subset {test!r} is not a subset (subsets: {', '.join(ann.subsets)})")
     subsets = {name: sum(1 for v in ann.subset(name) if v in stored) for name in ann.subsets}
-    video_steps, action_steps, steps_sec, per_video = [], [], [], [0]
-    overlapping = False
+    video_steps, action_steps, steps_sec, per_video, fractions = [], [], [], [0], []
+    nested_count = total_count = 0
     train_ids = [vid for vid in ann.subset(train) if vid in stored]
     if not train_ids:
         raise TadInputError(feature_store, f"no video of the training subset {train!r} of {ann_file} is in the store")
@@ -110,19 +122,27 @@ def data_statistics(ann_file: str | Path, feature_store: str | Path, train_subse
         steps_sec.append(step)
         lengths = (video.segments[:, 1] - video.segments[:, 0]) / step
         action_steps.extend(lengths[lengths > 0].tolist())
+        fractions.extend((lengths[lengths > 0] / n).tolist())
         per_video.append(len(video))
-        if not overlapping and len(video) > 1:
-            order = np.argsort(video.segments[:, 0])
-            seg, lab = video.segments[order], video.labels[order]
-            running_end = np.maximum.accumulate(seg[:, 1])
-            overlapping = bool(np.any((seg[1:, 0] < running_end[:-1] - 1e-6) & (lab[1:] != lab[:-1])))
+        if len(video) > 1:
+            seg, lab = video.segments, video.labels
+            inter = np.clip(np.minimum(seg[:, None, 1], seg[None, :, 1]) - np.maximum(seg[:, None, 0], seg[None, :, 0]),
+                            0, None)  # (N, N)
+            shorter = np.maximum(np.minimum((seg[:, 1] - seg[:, 0])[:, None], (seg[:, 1] - seg[:, 0])[None]), 1e-6)
+            nested = (inter / shorter > 0.5) & (lab[:, None] != lab[None, :])
+            nested_count += int(nested.any(axis=1).sum())
+        total_count += len(video)
     if not action_steps:
         raise TadInputError(ann_file, f"no annotated segments in the training subset {train!r}")
+    # multi-label: >= 5 % of the instances lie mostly (> 50 %) inside one of another class
+    # (EPIC-like neighbours that touch by a fraction of a second do not count)
+    overlapping = nested_count >= max(1, 0.05 * total_count)
     return DataStatistics(ann_file=str(ann_file), feature_store=str(feature_store), classes=list(ann.classes),
                           subsets=subsets, train_subset=train, test_subset=test, num_train_videos=len(train_ids),
                           video_steps=np.asarray(video_steps), action_steps=np.asarray(action_steps),
                           actions_per_video=max(per_video), step_seconds=float(np.median(steps_sec)),
-                          in_channels=int(store.feature_dim), spatial_grid=store.spatial_grid, overlapping=overlapping)
+                          in_channels=int(store.feature_dim), spatial_grid=store.spatial_grid, overlapping=overlapping,
+                          video_fraction=float(np.median(fractions)))
 
 
 def _round_up(value: float, multiple: int) -> int:
@@ -154,23 +174,41 @@ def choose_settings(stats: DataStatistics, batch_size: int = 2) -> Settings:
                               "boundaries, in steps), one per level, the last open-ended")
 
     coarsest = 2 ** (levels - 1)
+    v["window_overlap"] = None
     if longest <= WHOLE_VIDEO_LIMIT:
         v["strategy"] = "window"
         v["max_seq_len"] = _round_up(longest, max(coarsest, 16))
         v["crop_ratio"] = [0.9, 1.0]
         r["max_seq_len"] = (f"the longest video has {longest} steps (median {median_video:.0f}): training sees "
                             f"whole videos (rounded up to a multiple of {max(coarsest, 16)}), randomly cropped to "
-                            "90-100 % as augmentation; inference runs on whole videos")
+                            "90-100 % as augmentation; inference runs on whole videos (strategy 'window')")
+    elif stats.video_fraction >= RESIZE_FRACTION:
+        v["strategy"] = "resize"
+        v["max_seq_len"] = RESIZE_LENGTH
+        v["crop_ratio"] = None
+        r["max_seq_len"] = (f"videos of {shortest}-{longest} steps whose actions are long (median {100 * stats.video_fraction:.0f} % "
+                            f"of their video, ActivityNet-like): every video is resized to {RESIZE_LENGTH} steps "
+                            "(strategy 'resize'), segments mapped back to seconds through the resized timestamps")
+        levels = 6  # actions of 15-100 % of 192 steps: ActionFormer's ActivityNet pyramid
+        v["num_levels"] = levels
+        v["regression_ranges"] = [(0, 4), (4, 8), (8, 16), (16, 32), (32, 64), (64, 10000)]
+        r["num_levels"] = (f"resized videos of {RESIZE_LENGTH} steps hold actions of ~{stats.video_fraction * RESIZE_LENGTH:.0f} "
+                           "steps (median): 6 levels (strides 1..32), ActionFormer's ActivityNet pyramid")
+    elif longest > SLIDING_LIMIT:
+        v["strategy"] = "sliding"
+        v["max_seq_len"] = LONG_WINDOW
+        v["crop_ratio"] = None
+        v["window_overlap"] = 0.25
+        r["max_seq_len"] = (f"videos reach {longest} steps (median {median_video:.0f}), too long for one pass: random "
+                            f"training windows of {LONG_WINDOW} steps; at inference overlapping windows (25 %) merged "
+                            "before NMS (strategy 'sliding')")
     else:
         v["strategy"] = "window"
         v["max_seq_len"] = LONG_WINDOW
         v["crop_ratio"] = None
         r["max_seq_len"] = (f"videos reach {longest} steps (median {median_video:.0f}), longer than one "
                             f"training pass: random windows of {LONG_WINDOW} steps that keep actions >= 50 % "
-                            "inside; inference runs on whole videos (blocked local attention)")
-        if a_long > LONG_WINDOW / 2:
-            r["max_seq_len"] += (f"; note: 5% of actions exceed {a_long:.0f} steps, over half a window: consider "
-                                 "resizing videos to a fixed length instead (ActivityNet-style)")
+                            "inside; inference runs on whole videos (strategy 'window')")
     v["window_size"] = 9 if max(a_med, 1.0) < 16 and longest <= WHOLE_VIDEO_LIMIT else 19
     r["window_size"] = (f"local attention window (steps of a level): median action {a_med:.1f} steps, "
                         + ("short actions and videos: 9 (t-4..t+4)" if v["window_size"] == 9 else "19, ActionFormer's"))
@@ -178,16 +216,16 @@ def choose_settings(stats: DataStatistics, batch_size: int = 2) -> Settings:
     r["num_local_levels"] = "local attention at the finest levels, global attention above them (STPT 'mixed')"
 
     train_steps = float(stats.video_steps.mean()) * stats.num_train_videos
-    v["embed_dim"] = 128 if stats.num_train_videos < 100 else 256
+    v["embed_dim"] = 64 if stats.num_train_videos < 30 else 128 if stats.num_train_videos < 100 else 256
     r["embed_dim"] = (f"{stats.num_train_videos} training videos: a {v['embed_dim']}-wide model "
                       "(512, ActionFormer's, overfits and is slow on small sets)")
     v["batch_size"] = batch_size
     iters_per_epoch = max(1, math.ceil(stats.num_train_videos / batch_size))
-    epochs = int(min(80, max(20, math.ceil(TARGET_ITERS / iters_per_epoch))))
+    epochs = int(min(60, max(15, math.ceil(TARGET_ITERS / iters_per_epoch))))
     v["max_epochs"] = epochs
     v["warmup_epochs"] = max(1, epochs // 10)
     r["max_epochs"] = (f"{iters_per_epoch} iterations per epoch (batch {batch_size}): {epochs} epochs "
-                       f"= {epochs * iters_per_epoch} iterations (aim: ~{TARGET_ITERS}, 20-80 epochs), "
+                       f"= {epochs * iters_per_epoch} iterations (aim: ~{TARGET_ITERS}, 15-60 epochs), "
                        f"{v['warmup_epochs']} of linear warmup then cosine decay")
     total_iters = epochs * iters_per_epoch
     v["lr"] = 1e-3 if total_iters <= 2000 else 3e-4
@@ -199,8 +237,10 @@ def choose_settings(stats: DataStatistics, batch_size: int = 2) -> Settings:
     v["val_interval"] = max(1, epochs // 4)
     v["max_seg_num"] = int(max(100, 4 * stats.actions_per_video))
     r["max_seg_num"] = f"segments kept per video: 4 x the most actions in one video ({stats.actions_per_video}), >= 100"
-    v["tiou_thresholds"] = [0.3, 0.4, 0.5, 0.6, 0.7]
-    r["tiou_thresholds"] = "THUMOS14's protocol (EPIC: 0.1..0.5; multi-label sets: 0.1..0.9; ActivityNet: 0.5..0.95)"
+    v["protocol"] = "multithumos" if stats.overlapping else "thumos14"
+    r["protocol"] = ("tIoU thresholds of the mAP: " + ("0.1:0.1:0.9, the multi-label protocol (Multi-THUMOS)"
+                     if stats.overlapping else "0.3:0.1:0.7, THUMOS14's protocol")
+                     + "; other protocols: configs/_base_/evaluators/{thumos14,epic,multithumos,activitynet}.py")
     if stats.overlapping:
         v["multi_label"] = True
         r["multi_label"] = ("instances of different classes overlap in time: every class whose segment claims a "
@@ -215,12 +255,13 @@ def _dataset_type() -> str:
     return "FeatureDataset" if DATASETS.get("FeatureDataset") is not None else "THUMOSFeatureDataset"
 
 
-def _base_files() -> list[str]:
+def _base_files(protocol: str) -> list[str]:
     import tad.configs
 
     root = Path(tad.configs.__file__).resolve().parent / "_base_"
-    return [str(root / "models" / "stpt.py"), str(root / "datasets" / "thumos14_features.py"),
-            str(root / "schedules" / "adamw_cosine_35e.py"), str(root / "default_runtime.py")]
+    return [str(root / "models" / "stpt.py"), str(root / "datasets" / "feature_loaders.py"),
+            str(root / "evaluators" / f"{protocol}.py"), str(root / "schedules" / "adamw_cosine_35e.py"),
+            str(root / "default_runtime.py")]
 
 
 def render_config(stats: DataStatistics, settings: Settings, ann_file: str, feature_store: str) -> str:
@@ -228,6 +269,8 @@ def render_config(stats: DataStatistics, settings: Settings, ann_file: str, feat
     v, r = settings.values, settings.reasons
     dtype = _dataset_type()
     strategy = f", strategy={v['strategy']!r}" if dtype == "FeatureDataset" else ""
+    if v.get("window_overlap") is not None:
+        strategy += f", window_overlap={v['window_overlap']}"
     lines = [
         "# Written by `tad init-config` from the statistics of your data; edit freely.",
         f"#   annotations: {ann_file}",
@@ -242,7 +285,8 @@ def render_config(stats: DataStatistics, settings: Settings, ann_file: str, feat
         "# Train:  tad train THIS_FILE --work-dir runs/mine",
         "# Eval:   tad eval THIS_FILE runs/mine/best_*.pth --out preds.json",
         "# The _base_ files are the shipped model / dataset / schedule / runtime defaults (every key commented there).",
-        f"_base_ = {_base_files()!r}",
+        f"# {r['protocol']}",
+        f"_base_ = {_base_files(v['protocol'])!r}",
         "",
         f"ann_file = {ann_file!r}",
         f"feature_store = {feature_store!r}",
@@ -250,8 +294,8 @@ def render_config(stats: DataStatistics, settings: Settings, ann_file: str, feat
         f"val_subset = {stats.test_subset!r}   # the best checkpoint is chosen on it: use a held-out subset if you have one",
         f"test_subset = {stats.test_subset!r}",
         f"num_classes = {len(stats.classes)}   # classes in the annotations",
-        f"max_seq_len = {v['max_seq_len']}",
         f"# max_seq_len: {r['max_seq_len']}",
+        f"max_seq_len = {v['max_seq_len']}",
         "",
         "model = dict(",
         f"    in_channels={stats.in_channels},   # feature width of the store",
@@ -279,17 +323,14 @@ def render_config(stats: DataStatistics, settings: Settings, ann_file: str, feat
         f"                        dataset=dict(type={dtype!r}{strategy}, crop_ratio={v['crop_ratio']!r}))",
         f"val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(type={dtype!r}{strategy}))",
         f"test_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(type={dtype!r}{strategy}))",
-        f"# tIoU thresholds of the mAP: {r['tiou_thresholds']}",
-        f"val_evaluator = dict(tiou_thresholds={v['tiou_thresholds']!r})",
-        f"test_evaluator = dict(tiou_thresholds={v['tiou_thresholds']!r})",
         "",
         f"# {r['max_epochs']}",
         f"max_epochs = {v['max_epochs']}",
         f"warmup_epochs = {v['warmup_epochs']}",
         f"val_interval = {v['val_interval']}",
         "train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=val_interval)",
-        f"# {r['lr']}",
         "optim_wrapper = dict(type='OptimWrapper',",
+        f"                     # {r['lr']}",
         f"                     optimizer=dict(type='AdamW', lr={v['lr']:g}, betas=(0.9, 0.999), weight_decay=0.05),",
         "                     clip_grad=dict(max_norm=1.0, norm_type=2),",
         "                     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))",

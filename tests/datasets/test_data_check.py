@@ -138,7 +138,7 @@ def test_cli_exit_status_and_config_checks(clean_set, tmp_path):
     # a config whose model does not fit the data
     config = tmp_path / "c.py"
     config.write_text(f"_base_ = ['tiny_test.py']\n".replace("tiny_test.py", str(
-        Path(__file__).resolve().parents[2] / "configs" / "tiny_test.py"))
+        Path(__file__).resolve().parents[1] / "configs" / "tiny_test.py"))
         + f"ann_file = {str(ann)!r}\nfeature_store = {str(store)!r}\nnum_classes = 1\n"
           "model = dict(num_classes=1, in_channels=16)\n")
     res = runner.invoke(main, ["check-data", str(ann), str(store), "--config", str(config), "--min-instances", "2"])
