@@ -111,7 +111,7 @@ def test_epic_slice_converts_and_trains(tmp_path):
     # the three training videos of the slice, scored on themselves: the pipeline check
     metrics, _, preds = _train_and_eval("epic100_verb_slowfast", tmp_path, ann, summary.store,
                                         num_classes=len(annotations.classes), in_channels=16, max_seq_len=384,
-                                        epochs=12, split="training")
+                                        epochs=10, split="training")
     raw = json.loads(preds.read_text())["results"]
     assert set(raw) == {"P11_02", "P11_06", "P11_07"}
     assert {d["label"] for dets in raw.values() for d in dets} <= set(annotations.classes)
@@ -136,7 +136,7 @@ def test_multi_label_overlaps_kept_and_learned(tmp_path):
     assert ((inter > 0) & (labels[:, None] != labels[None, :])).any()
 
     metrics, _, preds = _train_and_eval("multithumos_i3d", tmp_path, summary.annotations, summary.store,
-                                        num_classes=4, in_channels=16, max_seq_len=352, epochs=16, split="testing")
+                                        num_classes=4, in_channels=16, max_seq_len=352, epochs=12, split="testing")
     assert metrics["tiou_thresholds"] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     assert metrics["average_mAP"] > 0.5, metrics
     # both the long context class and the short classes inside it are found (per-class AP)
