@@ -33,7 +33,7 @@ import numpy as np
 from tad.errors import TadInputError
 from tad.eval.annotations import DUPLICATE_TOLERANCE, AnnotationSet, remove_duplicate_segments
 
-__all__ = ["DEFAULT_TIOU_THRESHOLDS", "DetectionResult", "TadEvalWarning", "evaluate_detections",
+__all__ = ["DEFAULT_TIOU_THRESHOLDS", "DetectionResult", "TadEvalWarning", "VideoMatches", "evaluate_detections",
            "interpolated_ap"]
 
 DEFAULT_TIOU_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -58,6 +58,8 @@ class DetectionResult:
     warnings: list[str] = field(default_factory=list)
     #: class -> (precision (T, N), recall (T, N)) over that class's N ranked predictions
     pr_curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    #: with ``keep_matches``: video id -> VideoMatches (TP flags of its predictions, matched flags of its GT)
+    matches: dict[str, "VideoMatches"] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The metrics JSON: fractions in [0, 1]."""
@@ -91,6 +93,36 @@ class DetectionResult:
         out = [line(header), rule]
         out += [rule if r is None else line(r) for r in rows]
         return "\n".join(out)
+
+
+@dataclass
+class VideoMatches:
+    """The protocol's matching on one video, at each of the T thresholds.
+
+    ``is_tp`` (T, P): prediction ``j`` (in the order given for the video) is a true positive;
+    ``gt_matched`` (T, G): GT ``i`` (in annotation file order) was matched. GT the protocol
+    drops (shorter than 1e-3 s, duplicates) are never matched."""
+
+    is_tp: np.ndarray
+    gt_matched: np.ndarray
+
+
+def _matches_per_video(tp, rank_order, pvids, pcounts, gt_hit, g_flat, vid_ids, videos) -> dict[str, VideoMatches]:
+    """Rank-ordered TP flags and sorted-GT hits -> per-video flags in input / file order."""
+    num_t = tp.shape[0]
+    tp_input = np.zeros_like(tp)
+    tp_input[:, rank_order] = tp
+    gt_sizes = np.array([len(videos[v].labels) for v in vid_ids], np.int64)
+    gt_flat_hit = np.zeros((num_t, int(gt_sizes.sum())), bool)
+    gt_flat_hit[:, g_flat] = gt_hit
+    gt_offsets = np.concatenate([[0], np.cumsum(gt_sizes)])
+    out = {vid: VideoMatches(np.zeros((num_t, 0), bool), gt_flat_hit[:, gt_offsets[i]:gt_offsets[i + 1]])
+           for i, vid in enumerate(vid_ids)}
+    p_offsets = np.concatenate([[0], np.cumsum(pcounts)]).astype(np.int64)
+    for i, vid in enumerate(pvids):
+        gt_part = out[vid].gt_matched if vid in out else np.zeros((num_t, 0), bool)
+        out[vid] = VideoMatches(tp_input[:, p_offsets[i]:p_offsets[i + 1]], gt_part)
+    return out
 
 
 def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
@@ -150,8 +182,8 @@ def _flatten_predictions(predictions: Mapping[str, Sequence[Mapping[str, Any]]],
             np.asarray(ends, np.float64))
 
 
-def _subset_gt(videos: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(video index, class, start, end) of the GT kept by the protocol, in file order.
+def _subset_gt(videos: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(video index, class, start, end, flat index among all GT) of the GT kept by the protocol, in file order.
 
     Duplicates need two GT of one class and video starting within the tolerance, which a
     sort reveals; only videos that have such a pair run the exact (order-dependent) rule."""
@@ -159,7 +191,7 @@ def _subset_gt(videos: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     vid = np.repeat(np.arange(len(videos)), sizes)
     if not len(vid):
         z = np.zeros(0)
-        return vid, vid.copy(), z, z
+        return vid, vid.copy(), z, z, vid.copy()
     cls = np.concatenate([v.labels for v in videos]).astype(np.int64)
     seg = np.concatenate([v.segments for v in videos]).astype(np.float64)
     keep = (seg[:, 1] - seg[:, 0]) >= DUPLICATE_TOLERANCE
@@ -171,15 +203,19 @@ def _subset_gt(videos: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         kept = remove_duplicate_segments(videos[i].segments, videos[i].labels)
         keep[offsets[i]:offsets[i + 1]] = False
         keep[offsets[i] + kept] = True
-    return vid[keep], cls[keep], seg[keep, 0], seg[keep, 1]
+    return vid[keep], cls[keep], seg[keep, 0], seg[keep, 1], np.nonzero(keep)[0]
 
 
 def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[Mapping[str, Any]]],
                         subset: str | None = "test",
                         tiou_thresholds: Sequence[float] = DEFAULT_TIOU_THRESHOLDS,
-                        recall_top_k: Sequence[int] | None = None) -> DetectionResult:
+                        recall_top_k: Sequence[int] | None = None, keep_matches: bool = False) -> DetectionResult:
     """Score ``predictions[video_id] = [{"label", "score", "segment"}]`` against the GT of
-    ``subset`` (case-insensitive; None = all videos). See the module docstring."""
+    ``subset`` (case-insensitive; None = all videos). See the module docstring.
+
+    ``keep_matches``: also return, per video, which predictions are true positives and which
+    GT they matched at every threshold (``DetectionResult.matches``): the very matching the
+    APs are computed from, for pictures that must agree with the score."""
     thr = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
     if thr.size == 0 or not np.all((thr > 0) & (thr <= 1)):
         raise ValueError(f"tIoU thresholds must lie in (0, 1], got {list(tiou_thresholds)}")
@@ -192,11 +228,11 @@ def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[M
     # ---- ground truth of the subset, sorted into (class, video) groups ----
     vid_ids = list(videos)
     vid_index = {v: i for i, v in enumerate(vid_ids)}
-    g_vid, g_cls, g_s, g_e = _subset_gt([videos[v] for v in vid_ids])
+    g_vid, g_cls, g_s, g_e, g_flat = _subset_gt([videos[v] for v in vid_ids])
     n_vid = max(len(vid_ids), 1)
     gt_key = g_cls * n_vid + g_vid
     order = np.argsort(gt_key, kind="stable")  # file order within a group
-    gt_key, g_s, g_e, g_cls = gt_key[order], g_s[order], g_e[order], g_cls[order]
+    gt_key, g_s, g_e, g_cls, g_flat = gt_key[order], g_s[order], g_e[order], g_cls[order], g_flat[order]
     group_keys, group_start, group_size = np.unique(gt_key, return_index=True, return_counts=True)
     n_groups = len(group_keys)
     grp_of_gt = np.repeat(np.arange(n_groups), group_size)
@@ -246,9 +282,12 @@ def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[M
         pair_gt.append(gidx[r, c])
         pair_iou.append(iou[r, c])
     tp = np.zeros((num_t, n_pred), bool)
+    gt_hit = np.zeros((num_t, len(g_s)), bool)
     if pair_pred and sum(len(x) for x in pair_pred):
-        _greedy_match(np.concatenate(pair_pred), np.concatenate(pair_gt), np.concatenate(pair_iou),
-                      p_group, p_s, p_e, grp_of_gt, g_s, g_e, thr, tp)
+        gt_hit = _greedy_match(np.concatenate(pair_pred), np.concatenate(pair_gt), np.concatenate(pair_iou),
+                               p_group, p_s, p_e, grp_of_gt, g_s, g_e, thr, tp)
+    matches = _matches_per_video(tp, rank_order, pvids, pcounts, gt_hit, g_flat, vid_ids, videos) \
+        if keep_matches else None
 
     # ---- AP per class from cumulative TP counts ----
     cls_start = np.searchsorted(p_cls, np.arange(len(ann.classes)), side="left")
@@ -278,7 +317,7 @@ def evaluate_detections(ann: AnnotationSet, predictions: Mapping[str, Sequence[M
 
     return DetectionResult(tiou_thresholds=thr, mAP=mAP, average_mAP=float(mAP.mean()), per_class_AP=per_class,
                            subset=subset, num_videos=len(vid_ids), num_gt=len(g_cls), num_predictions=n_pred,
-                           recall=recall, warnings=warns, pr_curves=curves)
+                           recall=recall, warnings=warns, pr_curves=curves, matches=matches)
 
 
 def _overlap_clusters(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -300,8 +339,9 @@ def _overlap_clusters(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> 
 
 def _greedy_match(pair_pred: np.ndarray, pair_gt: np.ndarray, pair_iou: np.ndarray, p_group: np.ndarray,
                   p_s: np.ndarray, p_e: np.ndarray, gt_group: np.ndarray, g_s: np.ndarray, g_e: np.ndarray,
-                  thr: np.ndarray, tp: np.ndarray) -> None:
-    """Greedy matching of every threshold at once; fills ``tp`` (T, N) in place.
+                  thr: np.ndarray, tp: np.ndarray) -> np.ndarray:
+    """Greedy matching of every threshold at once; fills ``tp`` (T, N) in place and returns
+    the (T, G) flags of the GT that were matched.
 
     pair_*: (P,) candidate pairs, predictions indexed in class-rank order. Predictions and
     GT of one (class, video) group that chain by temporal overlap form a cluster; clusters
@@ -336,6 +376,7 @@ def _greedy_match(pair_pred: np.ndarray, pair_gt: np.ndarray, pair_iou: np.ndarr
         t_i, j_i = np.nonzero(first)
         locked[t_i, gid[j_i]] = True
         tp[t_i, pair_pred[a:b][j_i]] = True
+    return locked
 
 
 def _topk_recall(top_k, thr, p_group, p_s, p_e, group_start, group_size, g_s, g_e, grp_of_gt, g_cls,

@@ -33,9 +33,10 @@ def _class_names(cfg, ckpt_classes):
 
 
 def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init=False, out="preds.json",
-               features_out=None, cfg_options=(), device=None, batch_size=8, workers=2, progress=True):
+               features_out=None, cfg_options=(), device=None, batch_size=8, workers=2, progress=True,
+               classifier_scores=None, classifier_top_k=None):
     """The whole of `tad detect`; returns (predictions, extraction summary)."""
-    from tad.engine.inference import build_test_dataset, load_detector, predict_dataset
+    from tad.engine.inference import build_test_dataset, fuse_classifier_scores, load_detector, predict_dataset
     from tad.engine.runner import load_config, select_device
     from tad.eval.results import write_predictions
     from tad.features.extract import ExtractOptions, extract_videos
@@ -70,7 +71,12 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
             raise TadInputError(paths[0] if len(paths) == 1 else "videos", "no video could be read")
         dataset = build_test_dataset(cfg, subset=None, classes=classes, ann_file=None,
                                      feature_store=str(store_path))
-        predictions = predict_dataset(model, dataset, classes, batch_size=1, num_workers=0, progress=progress)
+        predictions = predict_dataset(model, dataset, dataset.classes, batch_size=1, num_workers=0,
+                                      progress=progress)
+    predictions, notes = fuse_classifier_scores(cfg, predictions, classifier_scores, classifier_top_k,
+                                                bool(getattr(dataset, "class_agnostic", False)))
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_predictions(out, predictions)
     return predictions, summary
@@ -107,11 +113,16 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Clips per backbone batch.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Decoding processes.")
+@click.option("--classifier-scores", type=click.Path(dir_okay=False), default=None,
+              help="Video classifier scores (CUHK JSON) to fuse with a class-agnostic model's segments.")
+@click.option("--classifier-top-k", type=click.IntRange(min=1), default=None,
+              help="Classes per segment in the fusion (default: the config's classifier_top_k, 2).")
 def detect(videos, config, checkpoint, backbone_checkpoint, random_init, out, features_out, cfg_options, device,
-           batch_size, workers):
+           batch_size, workers, classifier_scores, classifier_top_k):
     try:
         predictions, _ = run_detect(config, videos, checkpoint, backbone_checkpoint, random_init, out,
-                                    features_out, cfg_options, device, batch_size, workers)
+                                    features_out, cfg_options, device, batch_size, workers,
+                                    classifier_scores=classifier_scores, classifier_top_k=classifier_top_k)
     except (TadInputError, FileNotFoundError) as exc:
         fail(exc)
     num = sum(len(v) for v in predictions.values())

@@ -55,15 +55,29 @@ unreadable files are listed as failed and the run goes on.""",
 @click.option("--recursive", is_flag=True, help="Also look in subfolders (ids keep the relative path).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store made with other settings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def import_features(npy_dirs: tuple[Path, ...], output: Path, fps_from: Path | None, fps: float | None, clip_len: int,
-                    clip_stride: int, frame_interval: int, ext: str, key: str | None, feature_dim: int | None,
-                    dtype: str, compression: str | None, backbone_name: str, recursive: bool, overwrite: bool,
-                    quiet: bool) -> None:
+@click.option("--format", "fmt", type=click.Choice(["auto", "arrays", "tsp_h5", "anet_npy", "bmn_csv"]),
+              default="auto", show_default=True,
+              help="arrays: per-video .npy/.npz/.pt (the default layout); tsp_h5: TSP's one .h5 with a dataset "
+                   "per v_<id>; anet_npy: ActionFormer's v_<id>.npy; bmn_csv: BMN/BSN's v_<id>.csv TSN features. "
+                   "auto tells them apart. The ActivityNet formats map v_ ids to the --fps-from annotation ids and "
+                   "report ids with no features and features with no ids; their clip timing defaults to 16-frame "
+                   "clips every 16 frames at 15 fps (bmn_csv: rows spread over the annotated duration).")
+@click.pass_context
+def import_features(ctx: click.Context, npy_dirs: tuple[Path, ...], output: Path, fps_from: Path | None,
+                    fps: float | None, clip_len: int, clip_stride: int, frame_interval: int, ext: str, key: str | None,
+                    feature_dim: int | None, dtype: str, compression: str | None, backbone_name: str, recursive: bool,
+                    overwrite: bool, quiet: bool, fmt: str) -> None:
     """Convert per-video (T, C) feature arrays in NPY_DIR into one HDF5 feature store.
 
     Give two folders (e.g. RGB then optical flow, same file names) to concatenate
-    their features per video along C."""
+    their features per video along C. ActivityNet releases (--format) may be one file."""
     from tad.features.importer import ImportOptions, import_features as run_import, read_video_info
+
+    if fmt != "arrays":
+        from tad.cli.import_formats_cli import run_named_format
+
+        if run_named_format(ctx, fmt, npy_dirs, output, fps_from, dtype, compression, overwrite, quiet):
+            return
 
     opts = ImportOptions(clip_len=clip_len, clip_stride=clip_stride, frame_interval=frame_interval, fps=fps, ext=ext,
                          key=key, feature_dim=feature_dim, dtype=dtype, compression=compression, recursive=recursive,

@@ -34,6 +34,22 @@ def parse_tiou(text: str) -> list[float]:
     return values
 
 
+def _dataset_protocol(name: str) -> tuple[list[float], str | None]:
+    """(tIoU thresholds, subset) of a dataset's evaluator config, ``tad.configs``' ``_base_/evaluators/NAME.py``."""
+    from mmengine.config import Config
+
+    from tad.configs import evaluator_config
+
+    path = evaluator_config(name)
+    if path is None:
+        known = sorted(p.stem for p in (Path(str(resources.files("tad.configs"))) / "_base_" / "evaluators").glob("*.py"))
+        raise click.BadParameter(f"{name!r}: no protocol of that name (known: {', '.join(known)})",
+                                 param_hint="--dataset")
+    cfg = Config.fromfile(str(path))
+    evaluator = cfg.get("test_evaluator") or {}
+    return [float(t) for t in evaluator["tiou_thresholds"]], cfg.get("protocol_subset")
+
+
 def _example_path(name: str) -> Path:
     return Path(str(resources.files("tad") / "data" / name))
 
@@ -42,10 +58,16 @@ def _example_path(name: str) -> Path:
 @click.argument("predictions", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-a", "--annotations", type=click.Path(dir_okay=False, path_type=Path),
               help="Annotation JSON (ActionFormer/THUMOS14 or ActivityNet format).")
-@click.option("-s", "--split", default="test", show_default=True,
-              help="Subset to score, case-insensitive ('all' for every video).")
-@click.option("--tiou", default=DEFAULT_TIOU, show_default=True,
-              help="tIoU thresholds: a comma list or start:step:stop.")
+@click.option("-s", "--split", default=None,
+              help="Subset to score, case-insensitive ('all' for every video). Default: the --dataset "
+                   "protocol's subset, else 'test'.")
+@click.option("--tiou", default=None,
+              help=f"tIoU thresholds: a comma list or start:step:stop. Default: the --dataset protocol's, "
+                   f"else {DEFAULT_TIOU}.")
+@click.option("--dataset", "dataset", default=None, metavar="NAME",
+              help="Score with a dataset's protocol (the tIoU thresholds and subset of its evaluator config "
+                   "configs/_base_/evaluators/NAME.py): thumos14 (0.3:0.1:0.7, test), activitynet "
+                   "(0.5:0.05:0.95, validation), epic (0.1:0.1:0.5, validation), multithumos (0.1:0.1:0.9, test).")
 @click.option("--metrics-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the metrics JSON here (fractions in [0, 1]).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
@@ -54,8 +76,9 @@ def _example_path(name: str) -> Path:
 @click.option("--recall", "recall_k", default=None, metavar="K,K",
               help="Also report Recall@Kx (top K x #GT detections per video and class), e.g. 1,5.")
 @click.option("--example", is_flag=True, help="Score the small example files shipped with tad.")
-def score(predictions: Path | None, annotations: Path | None, split: str, tiou: str, metrics_out: Path | None,
-          plot: Path | None, per_class: bool, recall_k: str | None, example: bool) -> None:
+def score(predictions: Path | None, annotations: Path | None, split: str | None, tiou: str | None,
+          dataset: str | None, metrics_out: Path | None, plot: Path | None, per_class: bool, recall_k: str | None,
+          example: bool) -> None:
     """Score detections: mAP at each tIoU threshold and their average (ActivityNet protocol,
     identical to the ActivityNet/ActionFormer evaluators).
 
@@ -67,6 +90,7 @@ def score(predictions: Path | None, annotations: Path | None, split: str, tiou: 
       tad score --example
       tad score preds.json --annotations thumos14.json --split test
       tad score preds.json -a thumos14.json --per-class --metrics-out metrics.json --plot pr.png
+      tad score preds.json -a activitynet13.json --dataset activitynet
       tad score preds.json -a activity_net.v1-3.min.json --split validation --tiou 0.5:0.05:0.95
     """
     if example:
@@ -76,7 +100,9 @@ def score(predictions: Path | None, annotations: Path | None, split: str, tiou: 
         raise click.UsageError("missing PREDICTIONS (or use --example)")
     if annotations is None:
         raise click.UsageError("missing --annotations ANN.json")
-    thresholds = parse_tiou(tiou)
+    preset_thresholds, preset_split = _dataset_protocol(dataset) if dataset else (None, None)
+    thresholds = parse_tiou(tiou) if tiou is not None else (preset_thresholds or parse_tiou(DEFAULT_TIOU))
+    split = split if split is not None else (preset_split or "test")
     top_k = None
     if recall_k:
         try:
@@ -112,7 +138,7 @@ def score(predictions: Path | None, annotations: Path | None, split: str, tiou: 
             metrics_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
             click.echo(f"Metrics written to {metrics_out}")
         if plot is not None:
-            from tad.eval.pr_curves import plot_pr_curves
+            from tad.eval.visualize import plot_pr_curves
 
             plot_pr_curves(result, plot)
             click.echo(f"Precision-recall curves written to {plot}")

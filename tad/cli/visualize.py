@@ -33,7 +33,7 @@ def render_timelines(predictions_path: Path, annotations_path: Path | None, vide
     """
     from tad.eval.annotations import load_annotations
     from tad.eval.results import load_predictions
-    from tad.timeline_plot import plot_video_predictions
+    from tad.eval.visualize import plot_video_predictions
 
     ann = load_annotations(annotations_path) if annotations_path is not None else None
     classes = list(ann.classes) if ann is not None else []

@@ -40,6 +40,7 @@ from tad.datasets.input_strategies import (STRATEGIES, choose_window, resize_fea
 from tad.detectors.timeline import seconds_to_grid
 from tad.errors import TadInputError
 from tad.eval.annotations import load_annotations
+from tad.eval.classifier_fusion import AGNOSTIC_CLASS
 from tad.features.store import FeatureStore
 from tad.registry import DATASETS
 
@@ -47,8 +48,6 @@ __all__ = ["FeatureDataset", "AGNOSTIC_CLASS"]
 
 #: how many missing ids the warning lists before "..."
 _MISSING_IDS_SHOWN = 5
-#: the one class of a class-agnostic dataset
-AGNOSTIC_CLASS = "action"
 #: top-level config key -> dataset key, copied by fill_config where the dataset leaves it unset
 _TOP_LEVEL_KEYS = ("ann_file", "feature_store", "max_seq_len", "class_agnostic")
 

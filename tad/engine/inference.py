@@ -4,7 +4,9 @@
 (its ``state_dict`` holds the EMA weights when training used the EMA hook: mmengine
 swaps them in when saving), predicts every video, writes ActivityNet-style JSON with
 ``tad.eval.results.write_predictions`` and scores it with
-``tad.eval.detection.evaluate_detections``.
+``tad.eval.detection.evaluate_detections`` at the tIoU thresholds of the config's
+``test_evaluator``. A class-agnostic model's segments are first fused with an external
+video classifier's scores (``tad.eval.classifier_fusion``) when a scores file is given.
 
 Class names come from the checkpoint (``meta.dataset_meta.classes``, saved by the
 Runner), else from ``cfg.classes``, else from the annotation file, so a model's label
@@ -27,7 +29,8 @@ from tad.registry import DATASETS, MODELS
 
 _UNSET = object()
 
-__all__ = ["run_inference", "load_detector", "build_test_dataset", "predict_dataset", "resolve_subset"]
+__all__ = ["run_inference", "load_detector", "build_test_dataset", "predict_dataset", "resolve_subset",
+           "fuse_classifier_scores"]
 
 
 def resolve_subset(cfg, split: str) -> str:
@@ -117,17 +120,45 @@ def predict_dataset(model: torch.nn.Module, dataset, classes: Sequence[str], bat
 
 
 def _tiou_thresholds(cfg) -> list[float]:
+    """The config's test_evaluator thresholds (its dataset's protocol), else tad.eval's default."""
+    from tad.eval.detection import DEFAULT_TIOU_THRESHOLDS
+
     evaluator = cfg.get("test_evaluator")
     if isinstance(evaluator, dict) and evaluator.get("tiou_thresholds"):
         return [float(t) for t in evaluator["tiou_thresholds"]]
-    return [0.3, 0.4, 0.5, 0.6, 0.7]
+    return [float(t) for t in DEFAULT_TIOU_THRESHOLDS]
+
+
+def fuse_classifier_scores(cfg, predictions: dict, classifier_scores: str | os.PathLike | None = None,
+                           top_k: int | None = None, class_agnostic: bool = True) -> tuple[dict, list[str]]:
+    """Class-agnostic predictions fused with the classifier scores file given (or the config's
+    ``classifier_scores``), ``top_k`` classes per segment (or ``cfg.classifier_top_k``, 2).
+    Returns (predictions, warnings); unchanged when there is no classifier file."""
+    from tad.eval.classifier_fusion import fuse_with_classifier, load_classifier_scores
+
+    path = classifier_scores or cfg.get("classifier_scores")
+    if not path:
+        return predictions, []
+    if not class_agnostic:
+        raise TadInputError(path, "classifier scores are fused with a class-agnostic detector, but this model "
+                                  "predicts classes itself (its config has class_agnostic=False)")
+    k = int(top_k if top_k is not None else (cfg.get("classifier_top_k") or 2))
+    fused, report = fuse_with_classifier(predictions, load_classifier_scores(path), k)
+    notes = [f"{path}: no classifier scores for {len(report.unscored)} videos (e.g. {report.unscored[0]}); "
+             f"their detections are dropped"] if report.unscored else []
+    return fused, notes
 
 
 def run_inference(cfg, checkpoint: str | os.PathLike, split: str = "test", out: str | os.PathLike | None = "preds.json",
                   metrics_out: str | os.PathLike | None = None, device: str | None = None,
-                  progress: bool = True):
-    """Predict ``split`` with ``checkpoint``; write ``out`` (and ``metrics_out``); returns (predictions, DetectionResult)."""
+                  progress: bool = True, classifier_scores: str | os.PathLike | None = None,
+                  classifier_top_k: int | None = None):
+    """Predict ``split`` with ``checkpoint``; write ``out`` (and ``metrics_out``); returns (predictions, DetectionResult).
+
+    A class-agnostic model's segments are fused with ``classifier_scores`` (or the config's);
+    without any, they are scored class-agnostically."""
     from tad.eval.annotations import load_annotations
+    from tad.eval.classifier_fusion import class_agnostic_annotations
     from tad.eval.detection import evaluate_detections
     from tad.eval.results import write_predictions
 
@@ -138,11 +169,16 @@ def run_inference(cfg, checkpoint: str | os.PathLike, split: str = "test", out: 
     loader_cfg = cfg.get("test_dataloader") or {}
     predictions = predict_dataset(model, dataset, dataset.classes, batch_size=int(loader_cfg.get("batch_size", 1)),
                                   num_workers=int(loader_cfg.get("num_workers", 0)), progress=progress)
+    agnostic = bool(getattr(dataset, "class_agnostic", False))
+    predictions, notes = fuse_classifier_scores(cfg, predictions, classifier_scores, classifier_top_k, agnostic)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         write_predictions(out, predictions)
     annotations = load_annotations(dataset.ann_file)
+    if agnostic and not (classifier_scores or cfg.get("classifier_scores")):
+        annotations = class_agnostic_annotations(annotations)
     result = evaluate_detections(annotations, predictions, subset=subset, tiou_thresholds=_tiou_thresholds(cfg))
+    result.warnings.extend(notes)
     if metrics_out is not None:
         Path(metrics_out).parent.mkdir(parents=True, exist_ok=True)
         Path(metrics_out).write_text(json.dumps(result.to_dict(), indent=2))

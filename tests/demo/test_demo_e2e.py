@@ -11,7 +11,7 @@ import pytest
 from tad.eval.annotations import load_annotations
 from tad.eval.detection import evaluate_detections
 from tad.eval.results import load_predictions
-from tad.timeline_plot import png_size
+from tad.eval.visualize import png_size
 
 
 def _chance_predictions(ann, subset: str, per_video: int, seed: int = 0) -> dict:

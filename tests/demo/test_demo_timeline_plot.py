@@ -7,7 +7,7 @@ from matplotlib.image import imread
 
 from tad.demo.render import render_dataset
 from tad.errors import TadInputError
-from tad.timeline_plot import (FP_COLOR, GT_COLOR, TP_COLOR, SegmentSet, match_predictions, plot_timeline,
+from tad.eval.visualize import (FP_COLOR, GT_COLOR, TP_COLOR, SegmentSet, match_predictions, plot_timeline,
                                plot_video_predictions, png_size)
 
 CLASSES = ["Jump", "Throw", "Run"]

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from tad.cli.visualize import visualize
 from tad.eval.results import write_predictions
-from tad.timeline_plot import png_size
+from tad.eval.visualize import png_size
 
 
 def _files(tmp_path):

@@ -11,7 +11,7 @@ from eval_helpers import REPO, actionformer_db, load_reference, write_json
 from tad.cli import main
 from tad.eval.annotations import load_annotations
 from tad.eval.detection import evaluate_detections
-from tad.eval.pr_curves import plot_pr_curves
+from tad.eval.visualize import plot_pr_curves
 from tad.eval.results import write_predictions
 
 

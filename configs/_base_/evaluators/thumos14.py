@@ -1,6 +1,7 @@
 # THUMOS14 protocol: detection mAP at tIoU 0.3:0.1:0.7 and their average.
 # The one place these thresholds are set: `tad eval`, the validation hook and
 # `tad score --dataset thumos14` all read them from here.
+protocol_subset = 'test'   # the subset the protocol scores (`tad score --dataset thumos14` default split)
 tiou_thresholds = [0.3, 0.4, 0.5, 0.6, 0.7]
 val_evaluator = dict(type='DetectionMAP', ann_file=None, subset=None, tiou_thresholds=tiou_thresholds)
 test_evaluator = dict(type='DetectionMAP', ann_file=None, subset=None, tiou_thresholds=tiou_thresholds)
