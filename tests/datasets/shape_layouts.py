@@ -70,3 +70,31 @@ def multi_label_layout(num_videos: int = 14, num_short_classes: int = 3, duratio
         videos[vid] = VideoLayout(vid, subset, duration, FEATURE_FPS, np.round(np.array(segs)[order], 2),
                                   np.array(labels, dtype=np.int64)[order])
     return Layout(["Game"] + [f"Move{k}" for k in range(1, num_short_classes + 1)], videos)
+
+
+def overlapping_pairs_layout(num_videos: int = 12, num_classes: int = 4, duration_range=(30.0, 45.0),
+                             test_fraction: float = 0.4, seed: int = 0) -> Layout:
+    """Charades-like: events made of two actions of different classes with similar lengths
+    (within 25 %) that overlap by half or more, so each one's centre lies inside the other."""
+    rng = np.random.default_rng([seed, 0x9A125])
+    num_test = int(round(num_videos * test_fraction))
+    videos = {}
+    for i in range(num_videos):
+        subset = "testing" if i >= num_videos - num_test else "training"
+        vid = f"video_{subset}_{i:04d}"
+        duration = round(float(rng.uniform(*duration_range)), 3)
+        segs, labels = [], []
+        t = float(rng.uniform(0.5, 3.0))
+        while True:
+            first = float(rng.uniform(2.0, 4.0))
+            second = first * float(rng.uniform(0.8, 1.25))
+            offset = first * float(rng.uniform(0.15, 0.45))
+            if t + max(first, offset + second) > duration - 0.5:
+                break
+            a, b = rng.choice(num_classes, size=2, replace=False)
+            segs += [(t, t + first), (t + offset, t + offset + second)]
+            labels += [int(a), int(b)]
+            t += max(first, offset + second) + float(rng.uniform(1.5, 4.0))
+        videos[vid] = VideoLayout(vid, subset, duration, FEATURE_FPS, np.round(np.array(segs), 2),
+                                  np.array(labels, dtype=np.int64))
+    return Layout([f"Act{k}" for k in range(num_classes)], videos)
