@@ -60,6 +60,8 @@ def find_config(name: str) -> Path | None:
     """The config called ``name`` (see the module docstring), or None. Raises ValueError when a
     short name matches configs of several methods."""
     stem = name[:-3] if name.endswith(".py") else name
+    if stem.startswith("configs/"):  # a path into a source checkout, e.g. configs/thumos14_stpt_i3d.py
+        stem = stem[len("configs/"):]
     stem = OLD_NAMES.get(stem, stem)
     shipped = shipped_configs()
     if stem in shipped:

@@ -3,7 +3,9 @@
 Takes an annotation layout (videos, durations, subsets, segments, classes: usually the
 real THUMOS14 one) and writes a tad feature store whose features contain the actions
 of that layout, as I3D features of THUMOS would: one feature every 4 frames of a 30 fps
-stream, clip ``i`` (16 frames) centred at ``(4 i + 8) / 30`` seconds.
+stream, clip ``i`` (16 frames) centred at ``(4 i + 8) / 30`` seconds. Other clip timings
+(``SyntheticConfig.fps/clip_len/clip_stride``, e.g. ActivityNet's TSP features: 16-frame
+clips every 16 frames at 15 fps) give other dataset shapes.
 
 How a feature sequence of one video is made (all vectors have ``feature_dim`` entries):
 
@@ -14,6 +16,8 @@ How a feature sequence of one video is made (all vectors have ``feature_dim`` en
   flips from the first half of the action to the second (start/end cues), and
   ``amplitude(t)`` is the overlap of clip ``t`` with the segment, with linear
   onsets/offsets over ``soft_boundary`` x the segment length (soft boundaries);
+* **actionness**: every class prototype shares a common direction with weight
+  ``actionness`` (cosine similarity between classes), what a class-agnostic detector keys on;
 * **confusable classes**: ``confusable_pairs`` disjoint class pairs whose
   prototypes share a component with cosine similarity ``confusion``;
 * **distractors**: unlabelled action-like events (``distractors_per_minute``) in the
@@ -236,9 +240,20 @@ class SyntheticConfig:
     style_shift: float = 0.5
     spatial_grid: int | None = None
     seed: int = 0
+    # clip timing of the features (THUMOS I3D by default; ActivityNet TSP: 15 fps, 16, 16)
+    fps: float = 30.0
+    clip_len: int = 16
+    clip_stride: int = 4
+    # share of a common "action" direction in every class prototype (class-agnostic actionness)
+    actionness: float = 0.0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        for key, default in (("fps", FEATURE_FPS), ("clip_len", CLIP_LEN), ("clip_stride", CLIP_STRIDE),
+                             ("actionness", 0.0)):
+            if out[key] == default:  # THUMOS timing: stores made before these fields keep their options
+                del out[key]
+        return out
 
 
 DIFFICULTY_PRESETS: dict[str, dict] = {
@@ -263,16 +278,18 @@ def preset_config(name: str, **overrides) -> SyntheticConfig:
     return SyntheticConfig(**{**DIFFICULTY_PRESETS[name], **overrides})
 
 
-def clip_timestamps(duration: float) -> tuple[np.ndarray, bool]:
-    """Clip centres in seconds of a video of ``duration`` s (16-frame clips every 4 frames at 30 fps).
+def clip_timestamps(duration: float, fps: float = FEATURE_FPS, clip_len: int = CLIP_LEN,
+                    clip_stride: int = CLIP_STRIDE) -> tuple[np.ndarray, bool]:
+    """Clip centres in seconds of a video of ``duration`` s (by default 16-frame clips every 4
+    frames at 30 fps).
 
     Returns ``(timestamps, padded)``; a video shorter than one clip gets one (padded) clip.
     """
-    num_frames = int(round(duration * FEATURE_FPS))
-    num_clips = (num_frames - CLIP_LEN) // CLIP_STRIDE + 1
+    num_frames = int(round(duration * fps))
+    num_clips = (num_frames - clip_len) // clip_stride + 1
     padded = num_clips < 1
     idx = np.arange(max(num_clips, 1), dtype=np.float64)
-    return (CLIP_STRIDE * idx + CLIP_LEN / 2) / FEATURE_FPS, padded
+    return (clip_stride * idx + clip_len / 2) / fps, padded
 
 
 def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -293,6 +310,10 @@ def _make_prototypes(cfg: SyntheticConfig, num_classes: int, salt: int) -> _Prot
     rng = np.random.default_rng([cfg.seed, salt, 0xC1A55])
     dim = cfg.feature_dim
     protos = _unit_rows(rng, num_classes, dim)
+    if cfg.actionness > 0:  # drawn from its own stream: the other prototypes stay as without it
+        common = _unit_rows(np.random.default_rng([cfg.seed, salt, 0xAC7]), 1, dim)[0]
+        protos = np.sqrt(cfg.actionness) * common + np.sqrt(1.0 - cfg.actionness) * protos
+        protos /= np.linalg.norm(protos, axis=1, keepdims=True)
     pairs = []
     order = rng.permutation(num_classes)
     for i in range(min(cfg.confusable_pairs, num_classes // 2)):
@@ -311,13 +332,13 @@ def _make_prototypes(cfg: SyntheticConfig, num_classes: int, salt: int) -> _Prot
     )
 
 
-def _envelope(timestamps: np.ndarray, segments: np.ndarray, soft: float) -> tuple[np.ndarray, np.ndarray]:
+def _envelope(timestamps: np.ndarray, segments: np.ndarray, soft: float,
+              half_clip: float = CLIP_LEN / 2 / FEATURE_FPS) -> tuple[np.ndarray, np.ndarray]:
     """Per-clip amplitude (T, E) and phase (T, E) of events ``segments`` (E, 2) seconds.
 
     Amplitude is the mean over the clip's frames of a trapezoid that ramps over
     ``soft`` x the segment length at each end; phase runs +1 -> -1 over the segment.
     """
-    half_clip = CLIP_LEN / 2 / FEATURE_FPS
     sub = np.linspace(-half_clip, half_clip, 8)
     t = timestamps[:, None, None] + sub[None, None, :]  # (T, 1, S)
     start, end = segments[None, :, 0, None], segments[None, :, 1, None]  # (1, E, 1)
@@ -357,7 +378,7 @@ def _distractor_segments(rng: np.random.Generator, duration: float, segments: np
 def synthesize_video(video: VideoLayout, cfg: SyntheticConfig, prototypes: _Prototypes, salt: int = 0) -> tuple[np.ndarray, np.ndarray, bool]:
     """Features (T, C) or (T, C, g, g) float32, timestamps (T,), padded flag for one video."""
     rng = np.random.default_rng([cfg.seed, salt, zlib.crc32(video.video_id.encode())])
-    timestamps, padded = clip_timestamps(video.duration)
+    timestamps, padded = clip_timestamps(video.duration, cfg.fps, cfg.clip_len, cfg.clip_stride)
     num_steps, dim = len(timestamps), cfg.feature_dim
     num_classes = len(prototypes.classes)
 
@@ -365,7 +386,8 @@ def synthesize_video(video: VideoLayout, cfg: SyntheticConfig, prototypes: _Prot
     segs = video.segments.reshape(-1, 2)
     distractors = _distractor_segments(rng, video.duration, segs, cfg.distractors_per_minute)
     events = np.concatenate([segs, distractors])
-    amp, phase = _envelope(timestamps, events, cfg.soft_boundary) if len(events) else (np.zeros((num_steps, 0)),) * 2
+    amp, phase = (_envelope(timestamps, events, cfg.soft_boundary, cfg.clip_len / 2 / cfg.fps) if len(events)
+                  else (np.zeros((num_steps, 0)),) * 2)
     patterns = [prototypes.classes[video.labels]]
     phase_vectors = [cfg.phase_strength * prototypes.phases[video.labels]]
     if len(distractors):
@@ -465,7 +487,7 @@ def make_synthetic_store(
     write_annotations(layout, ann_out)
     prototypes = _make_prototypes(cfg, len(layout.classes), salt)
     options = dict(cfg.to_dict(), generator="tad.synthetic_features", holdout=holdout, holdout_jitter=holdout_jitter,
-                   fps=FEATURE_FPS, clip_len=CLIP_LEN, clip_stride=CLIP_STRIDE, frame_interval=1,
+                   fps=cfg.fps, clip_len=cfg.clip_len, clip_stride=cfg.clip_stride, frame_interval=1,
                    classes=list(layout.classes))
     meta = dict(backbone="synthetic", checkpoint_name="", checkpoint_sha256="", options=options)
     writer = FeatureStoreWriter(out_path, meta=meta, overwrite=overwrite, dtype=store_dtype)
@@ -483,7 +505,7 @@ def make_synthetic_store(
         video = layout.videos[vid]
         feats, timestamps, padded = synthesize_video(video, cfg, prototypes, salt)
         num_steps += len(timestamps)
-        attrs = dict(fps=FEATURE_FPS, num_frames=int(round(video.duration * FEATURE_FPS)), duration=float(video.duration),
+        attrs = dict(fps=cfg.fps, num_frames=int(round(video.duration * cfg.fps)), duration=float(video.duration),
                      source_path=f"synthetic://{vid}", source_size=0, source_mtime=0.0, padded=bool(padded))
         writer.write_video(vid, feats, timestamps, attrs)
     store = writer.finalize()

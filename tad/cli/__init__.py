@@ -50,7 +50,7 @@ def main() -> None:
     \b
     Typical flow:
       tad extract VIDEO_DIR --backbone tada2d_r50 --checkpoint CKPT -o features.h5
-      tad train configs/thumos14_stpt_tada2d.py
-      tad eval configs/thumos14_stpt_tada2d.py work_dirs/.../best.pth --out preds.json
+      tad train thumos14_tada2d.py
+      tad eval thumos14_tada2d.py work_dirs/.../best.pth --out preds.json
       tad score preds.json --annotations thumos14.json --split test
     """

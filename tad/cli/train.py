@@ -11,8 +11,10 @@ from tad.errors import TadInputError
     "train",
     help="""Train a detector from an mmengine config on cached features.
 
-    CONFIG is a config file, or the name of a shipped config (thumos14_stpt_i3d.py,
-    thumos14_stpt_tada2d.py, thumos14_stpt_slowfast.py, tiny_test.py). Checkpoints,
+    CONFIG is a config file, or the name of a shipped config (configs/<method>/<dataset>_<features>.py:
+    thumos14_i3d.py, thumos14_tada2d.py, thumos14_slowfast.py, activitynet13_tsp.py,
+    activitynet13_tsp_multiclass.py, demo_tiny3d.py; old names such as thumos14_stpt_i3d.py
+    still work). Checkpoints,
     text logs and TensorBoard logs go to the work dir (default work_dirs/<config name>);
     the best checkpoint by validation average mAP is kept as best_average_mAP_epoch_N.pth.
     Validation and checkpoints use the EMA weights.
