@@ -248,3 +248,26 @@ def test_class_agnostic_gives_every_action_one_class(make_data):
     ds = FeatureDataset(ann, store, subset="test", training=False, class_agnostic=True)
     assert ds.classes == ["action"] and ds[0]["data_samples"]["gt_labels"].tolist() == [0, 0]
     assert ds.metainfo["class_agnostic"] is True
+
+
+def test_sliding_windows_predict_a_long_video_end_to_end(make_data):
+    """Dataset windows -> detector window by window -> one NMS: segments cover the whole video."""
+    from tad.engine.inference import predict_dataset
+    from tad.registry import MODELS
+
+    T = 300
+    ts = np.arange(T) * 0.5 + 0.25
+    ann, store = make_data({"long": ("Test", 150.0, [(10.0, 20.0, "a")])},
+                           {"long": (np.random.RandomState(3).randn(T, 8), ts)})
+    ds = FeatureDataset(ann, store, subset="test", strategy="sliding", max_seq_len=64, training=False,
+                        classes=["a", "b", "c"])
+    assert len(ds[0]["data_samples"]["windows"]) == 6
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type="STPTDetector", in_channels=8, num_classes=3, embed_dim=32, max_seq_len=64,
+                              encoder=dict(num_levels=4, num_heads=2, window_size=5, num_local_levels=2,
+                                           drop_path=0.0),
+                              assigner=dict(regression_ranges=[(0, 4), (4, 8), (8, 16), (16, 10000)]), refine=False))
+    segments = np.array([d["segment"] for d in predict_dataset(model, ds, ds.classes, progress=False)["long"]])
+    assert len(segments) == 200  # max_seg_num after the one NMS over all windows
+    assert segments.min() >= 0.0 and segments.max() <= 150.0
+    assert segments[:, 0].min() < 30.0 and segments[:, 1].max() > 120.0  # first and last windows both contribute
