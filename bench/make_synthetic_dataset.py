@@ -20,6 +20,12 @@ Shapes:
                U(0.6, 1), the others U(0, 0.3), and with --classifier-error the top class is
                a wrong one.
 
+  epic         EPIC-Kitchens-100 (verb task): long videos packed with short, dense actions;
+               SlowFast timing (32-frame clips every 16 frames at 30 fps); subsets training /
+               validation; from EPIC's official CSVs (default: the real slice in tests/data/epic100).
+  multithumos  Multi-THUMOS: 65 classes whose instances overlap in time (multi-label); I3D
+               timing; subsets training / testing; from super-events-cvpr18's multithumos.json
+               (default: the real slice in tests/data/multithumos).
 \b
 Examples:
   # ActivityNet-shaped, CPU-sized: 200 training videos (one per class) + 64 validation, 128-d
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +87,7 @@ class Shape:
     extras: Callable | None = None
     difficulty: str = "medium"
     options: dict = field(default_factory=dict)
+    load: Callable | None = None  # annotation file -> Layout (default: tad's annotation JSON)
 
 
 SHAPES: dict[str, Shape] = {}
@@ -159,6 +167,39 @@ register_shape("activitynet", Shape(
     extras=write_classifier_scores))
 
 
+# EPIC-Kitchens-100 and Multi-THUMOS: their official files (EPIC's CSVs, super-events' JSON) are read
+# through `tad convert-annotations`' converter (EPIC: verb task; the validation CSV beside a train CSV
+# is read too), or give the converted JSON. Defaults: the real slices under tests/data (the full
+# files are not shipped).
+def _load_converted(path: Path, **kwargs):
+    from tad.datasets.annotation_convert import convert_annotations
+    from tad.synthetic_features import layout_from_annotations
+    from tad.eval.annotations import load_annotations
+
+    path = Path(path)
+    if path.suffix == ".json" and "database" in path.read_text()[:4096]:
+        return layout_from_annotations(load_annotations(path))
+    sources = [path]
+    sibling = path.with_name(path.name.replace("train", "validation"))
+    if path.suffix == ".csv" and sibling != path and sibling.is_file():
+        sources.append(sibling)
+    result = convert_annotations(sources, **kwargs)
+    with tempfile.TemporaryDirectory() as tmp:
+        converted = Path(tmp) / "converted.json"
+        converted.write_text(json.dumps(result.data))
+        return layout_from_annotations(load_annotations(converted))
+
+
+_TESTS_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+register_shape("epic", Shape(
+    annotations=_TESTS_DATA / "epic100" / "EPIC_100_train_slice.csv", subsets=("training", "validation"),
+    timing=dict(fps=30.0, clip_len=32, clip_stride=16), select=select_sorted,
+    load=lambda path: _load_converted(path, task="verb")))
+register_shape("multithumos", Shape(
+    annotations=_TESTS_DATA / "multithumos" / "multithumos_slice.json", subsets=("training", "testing"),
+    timing=dict(fps=30.0, clip_len=16, clip_stride=4), select=select_sorted, load=_load_converted))
+
+
 def make_dataset(shape_name: str, out_path: Path, feature_dim: int = 512, max_videos: list[int | None] | None = None,
                  difficulty: str | None = None, seed: int = 0, annotations: Path | None = None,
                  overwrite: bool = False, dtype: str = "float16", progress: bool = False,
@@ -175,7 +216,7 @@ def make_dataset(shape_name: str, out_path: Path, feature_dim: int = 512, max_vi
         raise TadInputError(ann_path, "annotation file not found (give --annotations)")
     counts = list(max_videos or [None] * len(shape.subsets))
     counts += [None] * (len(shape.subsets) - len(counts))
-    layout = load_layout(ann_path)
+    layout = (shape.load or load_layout)(ann_path)
     layout = (shape.select or select_sorted)(layout, counts, shape.subsets, seed)
     if not layout.videos:
         raise TadInputError(ann_path, f"no videos in subsets {', '.join(shape.subsets)}")

@@ -9,8 +9,11 @@ position ``i * stride_l``. A point is positive for a ground-truth segment when
 
 When several segments claim a point, the shortest wins (its regression target); every
 label of segments with that same length is set (THUMOS repeats segments under two
-classes, e.g. CliffDiving and Diving). Regression targets are distances to start and
-end divided by the stride.
+classes, e.g. CliffDiving and Diving). With ``multi_label=True`` (multi-label sets such as
+Multi-THUMOS or Charades, where instances of different classes overlap) the label of every
+segment that claims the point is set, whatever its length; the regression target is still
+the shortest segment's. Regression targets are distances to start and end divided by the
+stride.
 """
 from __future__ import annotations
 
@@ -26,10 +29,11 @@ class PointAssigner:
     """Builds points and assigns targets; no parameters, so a plain registered class."""
 
     def __init__(self, regression_ranges: Sequence[Sequence[float]], center_sample_radius: float = 1.5,
-                 center_sample: bool = True):
+                 center_sample: bool = True, multi_label: bool = False):
         self.regression_ranges = [tuple(float(v) for v in r) for r in regression_ranges]
         self.center_sample_radius = center_sample_radius
         self.center_sample = center_sample
+        self.multi_label = multi_label
 
     def points(self, level_lengths: Sequence[int], strides: Sequence[int], device=None) -> torch.Tensor:
         """(N, 4) float32 rows (position, range_lo, range_hi, stride), levels concatenated."""
@@ -76,6 +80,8 @@ class PointAssigner:
         positive = torch.isfinite(min_len)
         # every segment as short as the winner: multi-label targets for duplicated segments
         winners = (lengths <= min_len[:, None] + 1e-3) & torch.isfinite(lengths)  # (N, M)
+        if self.multi_label:  # every segment claiming the point
+            winners = torch.isfinite(lengths)
         one_hot = torch.nn.functional.one_hot(gt_labels.to(device).long(), num_classes).float()  # (M, K)
         cls_targets = (winners.float() @ one_hot).clamp(max=1.0)
         idx = torch.arange(n, device=device)

@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "detect": ("tad.cli.detect", "detect", "Detect actions in raw videos: extract, then run a trained detector."),
     "score": ("tad.cli.score", "score", "Score ActivityNet-style predictions against annotations (mAP at tIoU)."),
     "visualize": ("tad.cli.visualize", "visualize", "Draw ground truth and predicted segments of a video as a PNG."),
+    "convert-annotations": ("tad.cli.convert_annotations", "convert_annotations", "Convert CSV / EPIC-Kitchens-100 / ActivityNet / Multi-THUMOS annotations to tad's JSON."),
+    "check-data": ("tad.cli.check_data", "check_data", "Check annotations against a feature store: missing videos, bad segments, drift, rare classes."),
+    "init-config": ("tad.cli.init_config", "init_config", "Write a commented training config chosen from your data's statistics."),
 }
 
 
