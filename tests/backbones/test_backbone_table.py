@@ -51,3 +51,25 @@ def test_cli_table_detail_and_unknown_name():
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         f"Error: NAME: unknown backbone 'no_such_net'; registered: {', '.join(registered_cards())}"]
+
+
+def test_bench_rows_are_registry_driven(capsys):
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        from backbone_rows import load_variants
+        import backbone_speed
+    finally:
+        sys.path.remove(str(bench))
+    variants = load_variants()
+    assert {v.backbone for v in variants} <= set(registered_cards())
+    assert {"tada2d_r50", "r2plus1d_18", "s3d_tv"} <= {v.backbone for v in variants}
+    backbone_speed.main(["--backbones", "tiny3d", "--quick", "--batch-sizes", "1", "--dtypes", "float32",
+                         "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "tiny3d             ours          1 float32   contiguous" in out
+    assert "tiny3d             ours          1 float32   channels_last" in out
+    assert "tiny3d batch 1: float32 channels_last x" in out
