@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     peaks = {}
     for dtype_name in args.dtypes:
         size = 4096 if device.type == "cuda" else (1024 if args.quick else 2048)
+        if device.type == "cpu" and dtype_name != "float32":
+            size = 512  # no native bf16/fp16 GEMM on AVX2-only CPUs: a large one takes minutes
         peaks[dtype_name] = matmul_gflops(device, getattr(torch, dtype_name), size, repeats=3)
         print(f"dense matmul {size}x{size} {dtype_name}: {peaks[dtype_name]:.1f} GFLOP/s (peak baseline)")
 
