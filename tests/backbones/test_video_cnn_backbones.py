@@ -166,3 +166,26 @@ def test_extract_highjump_right_T_C_and_timestamps(tmp_path, real_videos_dir, na
     assert np.isfinite(item.features.astype(np.float32)).all() and np.abs(item.features).max() > 0
     np.testing.assert_allclose(np.diff(item.timestamps), stride / spec.fps, atol=2e-3)
     np.testing.assert_allclose(item.timestamps[0], spec.clip_len / spec.fps / 2, atol=2e-3)
+
+
+def test_tensor_only_files_load_safely_pickles_are_noted_once(parity, tmp_path, capsys):
+    import argparse
+    import pickle
+
+    from tad.features.backbones.checkpoint import read_checkpoint
+
+    state = official_state(parity, "r3d_18")
+    plain = tmp_path / "r3d_18-b3b3357e.pth"
+    torch.save(state, plain)
+    read_checkpoint(plain)
+    assert capsys.readouterr().err == ""  # weights_only=True sufficed: nothing to trust
+    wrapped = tmp_path / "with_cfg.pyth"
+    torch.save({"model_state": state, "cfg": argparse.Namespace(depth=18)}, wrapped)
+    for _ in range(2):
+        assert isinstance(read_checkpoint(wrapped)["cfg"], argparse.Namespace)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(str(wrapped)) and "TRUSTED" in err[0]
+    blobs = tmp_path / "model.pkl"
+    blobs.write_bytes(pickle.dumps({"blobs": {}}))
+    read_checkpoint(blobs)
+    assert "Caffe2 .pkl checkpoint (a pickle); unpickled as TRUSTED" in capsys.readouterr().err
