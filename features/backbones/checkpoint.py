@@ -3,20 +3,23 @@
 Accepted files:
 - PyTorch ``.pyth`` / ``.pth`` / ``.pt``: a dict with ``model_state`` (TAdaConv,
   SlowFast), ``state_dict`` or ``model``, or a bare state dict. ``module.`` (DDP) and
-  ``backbone.`` prefixes are stripped, classifier head keys (``head.*``) are ignored.
+  ``backbone.`` prefixes are stripped, classifier head keys (``head.*``) are ignored. A model
+  that loads a second official layout renames its keys in ``convert_checkpoint_keys``.
 - SlowFast Caffe2 ``.pkl``: ``{"blobs": {name: ndarray}}`` pickled under Python 2
   (read with latin1 encoding); blob names are converted by the model's
   ``caffe2_key`` rule (the official converter's mapping).
 
-Checkpoints are *trusted* input: they are loaded with ``torch.load(weights_only=False)``
-/ ``pickle``, which can run code stored in the file. torch >= 2.6 refuses official
-checkpoints under its ``weights_only=True`` default because they hold numpy arrays and
-config objects; only pass files you trust (the official model zoos, your own runs).
+PyTorch files that hold only tensors and plain containers (torchvision, TSP, kylemin/S3D
+releases) load with ``torch.load(weights_only=True)``. Others are *trusted* input: files
+holding numpy arrays or config objects (TAdaConv/SlowFast ``.pyth``) and Caffe2 ``.pkl`` are
+unpickled with ``torch.load(weights_only=False)`` / ``pickle``, which can run code stored in
+the file, and this is said once on stderr; only pass files you trust.
 """
 from __future__ import annotations
 
 import hashlib
 import pickle
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -44,16 +47,39 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+_TRUST_NOTED: set[str] = set()
+
+
+def _note_trusted(path: Path, why: str) -> None:
+    """Say once per file and process that it was unpickled as trusted code."""
+    key = str(path.resolve())
+    if key not in _TRUST_NOTED:
+        _TRUST_NOTED.add(key)
+        print(f"{path}: {why}; unpickled as TRUSTED code (only use checkpoints you trust)", file=sys.stderr)
+
+
 def read_checkpoint(path: str | Path) -> object:
-    """Unpickle a trusted checkpoint file (see the module docstring). TadInputError if unreadable."""
+    """Read a checkpoint file (see the module docstring). TadInputError if unreadable.
+
+    PyTorch files are first read with ``weights_only=True`` (tensors and plain containers
+    only: safe); files that hold other objects (configs, numpy arrays) and Caffe2 ``.pkl`` files
+    are unpickled as trusted code, which is said once on stderr.
+    """
     path = Path(path)
     if not path.is_file():
         raise TadInputError(path, "checkpoint file not found")
     try:
         if path.suffix == ".pkl":
             with open(path, "rb") as handle:
-                return pickle.load(handle, encoding="latin1")
-        return torch.load(path, map_location="cpu", weights_only=False)
+                obj = pickle.load(handle, encoding="latin1")
+            _note_trusted(path, "Caffe2 .pkl checkpoint (a pickle)")
+            return obj
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # holds objects beyond tensors: needs the full unpickler
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+            _note_trusted(path, "checkpoint holds Python objects beyond tensors")
+            return obj
     except Exception as exc:  # truncated, not a checkpoint, wrong format
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TadInputError(path, f"cannot read checkpoint ({type(exc).__name__}: {problem[:200]}); "
@@ -178,5 +204,8 @@ def load_backbone_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """
     raw = read_checkpoint(path)
     state = normalise_keys(extract_state_dict(raw, model, path), model)
+    convert = getattr(model, "convert_checkpoint_keys", None)  # a second released layout of the same weights
+    if convert is not None:
+        state = convert(state)
     model.load_state_dict(match_state_dict(state, model, path), strict=True)
     return model

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "convert-annotations": ("tad.cli.convert_annotations", "convert_annotations", "Convert CSV / EPIC-Kitchens-100 / ActivityNet / Multi-THUMOS annotations to tad's JSON."),
     "check-data": ("tad.cli.check_data", "check_data", "Check annotations against a feature store: missing videos, bad segments, drift, rare classes."),
     "init-config": ("tad.cli.init_config", "init_config", "Write a commented training config chosen from your data's statistics."),
+    "backbones": ("tad.cli.backbones", "backbones", "List the registered backbones: paper, input, dim, GFLOPs, checkpoints."),
 }
 
 

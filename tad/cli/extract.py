@@ -29,7 +29,7 @@ def _backbone_options(values: tuple[str, ...]) -> dict:
 @click.argument("video_dir", type=click.Path(file_okay=False, dir_okay=True))
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 store (.h5).")
 @click.option("--backbone", default="tiny3d", show_default=True, help="Registered backbone name (tada2d_r50, slowfast_r50_8x8, tiny3d, ...).")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Backbone weights (.pyth/.pth/.pt/.pkl). Loaded as a TRUSTED file.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Backbone weights (.pyth/.pth/.pt/.pkl). Pickle-based files (.pkl, .pyth with configs) are loaded as TRUSTED code.")
 @click.option("--random-init", is_flag=True, help="No checkpoint: use the backbone's seeded random weights (tests, demos).")
 @click.option("--backbone-option", "backbone_options", multiple=True, metavar="KEY=VALUE",
               help="Backbone constructor option, e.g. preset=16x5 for tada2d_r50 (repeatable).")
@@ -80,9 +80,10 @@ def extract(video_dir, out, backbone, checkpoint, random_init, backbone_options,
       torchrun --nproc_per_node 4 -m tad.cli.extract videos/ -o feats.h5 --backbone ... (one store)
 
     \b
-    Backbone checkpoints (.pyth/.pth/.pt, Caffe2 .pkl) are pickle formats, loaded with
-    torch.load(weights_only=False) / pickle, i.e. as TRUSTED files that can run code:
-    only use checkpoints you trust.
+    Checkpoints that hold only tensors load with torch.load(weights_only=True).
+    Others (TAda2D/SlowFast .pyth with configs, Caffe2 .pkl) are pickles, unpickled
+    as TRUSTED files that can run code (said once at run time): only use
+    checkpoints you trust.
 
     \b
     Exit status: 0 every video was extracted (or already was); 3 some videos failed
