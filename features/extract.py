@@ -614,6 +614,9 @@ def _geometry(opts: ExtractOptions, spec) -> FrameGeometry:
         if opts.short_side or opts.crop:
             raise TadInputError("--resize", "use either --resize or --short-side/--crop, not both")
         return FrameGeometry(resize=int(opts.resize))
+    spec_resize = getattr(spec, "resize", None)
+    if spec_resize and not (opts.short_side or opts.crop):  # the backbone's own square-resize recipe
+        return FrameGeometry(resize=int(spec_resize))
     short = opts.short_side or spec.short_side
     crop = opts.crop or spec.crop
     return FrameGeometry(short_side=int(short) if short else None, crop=int(crop) if crop else None)
