@@ -225,7 +225,7 @@ class VideoMAEViT(Backbone):
         """Last block's tokens as a map (B, C, T/2, S/p, S/p), before ``fc_norm``."""
         b, _, t, h, w = clips.shape
         if (t, h, w) != (self.num_frames, self.img_size, self.img_size):
-            raise TadInputError("--crop", f"{self.registry_name} takes clips of {self.num_frames} frames at "
+            raise TadInputError("--crop/--clip-len", f"{self.registry_name} takes clips of {self.num_frames} frames at "
                                           f"{self.img_size}x{self.img_size} (its position table); got {t} frames at "
                                           f"{h}x{w} (set --backbone-option img_size=/num_frames= to build another)")
         x = self.patch_embed(clips)  # (B, C, T/2, S/p, S/p)
