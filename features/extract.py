@@ -666,6 +666,9 @@ def effective_options(opts: ExtractOptions, spec) -> dict:
 def _geometry(opts: ExtractOptions, spec) -> FrameGeometry:
     if opts.resize is not None:
         return FrameGeometry(resize=int(opts.resize))
+    spec_resize = getattr(spec, "resize", None)
+    if spec_resize and opts.short_side is None and opts.crop is None:  # the backbone's own square-resize recipe
+        return FrameGeometry(resize=int(spec_resize))
     short = spec.short_side if opts.short_side is None else opts.short_side
     crop = spec.crop if opts.crop is None else opts.crop
     return FrameGeometry(short_side=int(short) if short else None, crop=int(crop) if crop else None)

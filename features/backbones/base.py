@@ -14,7 +14,9 @@ class BackboneSpec:
     A clip is ``clip_len`` frames taken every ``frame_interval`` frames of a stream
     resampled to ``fps``; consecutive clips start ``clip_stride`` frames apart.
     Frames are RGB, scaled to [0, 1], normalised with ``mean``/``std``, resized so
-    the short side is ``short_side`` and centre-cropped to ``crop`` x ``crop``.
+    the short side is ``short_side`` and centre-cropped to ``crop`` x ``crop``, or,
+    when ``resize`` is set, the whole frame is resized to ``resize`` x ``resize``
+    (no crop; e.g. VideoMAEv2's TAD feature recipe).
     """
 
     clip_len: int
@@ -26,6 +28,7 @@ class BackboneSpec:
     std: tuple[float, float, float] = (0.225, 0.225, 0.225)
     short_side: int = 256
     crop: int = 224
+    resize: int | None = None
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
