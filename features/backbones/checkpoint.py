@@ -7,6 +7,9 @@ Accepted files:
 - SlowFast Caffe2 ``.pkl``: ``{"blobs": {name: ndarray}}`` pickled under Python 2
   (read with latin1 encoding); blob names are converted by the model's
   ``caffe2_key`` rule (the official converter's mapping).
+- Other released layouts of the same weights: a model may define
+  ``convert_checkpoint(state, path) -> state`` to rename them to its own keys
+  (applied after the prefixes are stripped, before the strict key check).
 
 Checkpoints are *trusted* input: they are loaded with ``torch.load(weights_only=False)``
 / ``pickle``, which can run code stored in the file. torch >= 2.6 refuses official
@@ -178,5 +181,8 @@ def load_backbone_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """
     raw = read_checkpoint(path)
     state = normalise_keys(extract_state_dict(raw, model, path), model)
+    convert = getattr(model, "convert_checkpoint", None)  # a second released layout, renamed by the model
+    if convert is not None:
+        state = convert(state, path)
     model.load_state_dict(match_state_dict(state, model, path), strict=True)
     return model
