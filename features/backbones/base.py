@@ -39,7 +39,7 @@ class BackboneCard:
     Every backbone class sets ``card`` as a class attribute. ``input`` reads like
     ``"16 x 1 @ 112^2"`` (frames x sampling interval @ crop), ``norm`` names the
     normalisation (e.g. ``"mean 0.45 / std 0.225, RGB [0, 1]"``), ``gflops`` is per clip at the
-    official test size, ``checkpoints`` lists the released file names that load unchanged,
+    size in ``input`` (2 FLOPs per multiply-add), ``checkpoints`` lists the released file names that load unchanged,
     ``source`` says where they are published, and ``continual`` names the online/continual
     modes (empty when there are none).
     """

@@ -3,13 +3,11 @@
 Accepted files:
 - PyTorch ``.pyth`` / ``.pth`` / ``.pt``: a dict with ``model_state`` (TAdaConv,
   SlowFast), ``state_dict`` or ``model``, or a bare state dict. ``module.`` (DDP) and
-  ``backbone.`` prefixes are stripped, classifier head keys (``head.*``) are ignored.
+  ``backbone.`` prefixes are stripped, classifier head keys (``head.*``) are ignored. A model
+  that loads a second official layout renames its keys in ``convert_checkpoint_keys``.
 - SlowFast Caffe2 ``.pkl``: ``{"blobs": {name: ndarray}}`` pickled under Python 2
   (read with latin1 encoding); blob names are converted by the model's
   ``caffe2_key`` rule (the official converter's mapping).
-- Other released layouts of the same weights: a model may define
-  ``convert_checkpoint(state, path) -> state`` to rename them to its own keys
-  (applied after the prefixes are stripped, before the strict key check).
 
 Checkpoints are *trusted* input: they are loaded with ``torch.load(weights_only=False)``
 / ``pickle``, which can run code stored in the file. torch >= 2.6 refuses official
@@ -181,8 +179,8 @@ def load_backbone_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """
     raw = read_checkpoint(path)
     state = normalise_keys(extract_state_dict(raw, model, path), model)
-    convert = getattr(model, "convert_checkpoint", None)  # a second released layout, renamed by the model
+    convert = getattr(model, "convert_checkpoint_keys", None)  # a second released layout of the same weights
     if convert is not None:
-        state = convert(state, path)
+        state = convert(state)
     model.load_state_dict(match_state_dict(state, model, path), strict=True)
     return model

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from tad.errors import TadInputError
 from tad.features.backbones._init_weights import init_resnet_weights
 from tad.features.backbones._layers import PointwiseConv3d, conv_bn
-from tad.features.backbones.base import Backbone, BackboneSpec
+from tad.features.backbones.base import Backbone, BackboneCard, BackboneSpec
 from tad.features.registry import BACKBONES
 
 BN_EPS = 1e-5
@@ -153,6 +153,15 @@ class SlowFastR50(Backbone):
     """SlowFast-R50 8x8 feature extractor: fast clip (B, 3, 32, H, W) -> (B, 2304)."""
 
     registry_name = "slowfast_r50_8x8"
+    card = BackboneCard(
+        paper="SlowFast Networks (Feichtenhofer et al., ICCV 2019)",
+        input="32 x 2 @ 224^2 (slow: 8 of the 32)",
+        norm="RGB [0, 1], mean 0.45 / std 0.225",
+        feature_dim=2304,
+        gflops=100.6,  # 32 x 224^2
+        checkpoints=("SLOWFAST_8x8_R50.pkl", "SLOWFAST_8x8_R50.pyth"),
+        source="facebookresearch/SlowFast MODEL_ZOO.md (dl.fbaipublicfiles.com/pyslowfast)",
+    )
     checkpoint_ignore_prefixes = ("head.",)
 
     def __init__(self, crop: int = 224, short_side: int = 256, init_seed: int = 0):

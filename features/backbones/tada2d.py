@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from tad.errors import TadInputError
 from tad.features.backbones._init_weights import init_resnet_weights
 from tad.features.backbones._layers import PointwiseConv3d, conv_bn
-from tad.features.backbones.base import Backbone, BackboneSpec
+from tad.features.backbones.base import Backbone, BackboneCard, BackboneSpec
 from tad.features.registry import BACKBONES
 
 BN_EPS = 1e-5
@@ -172,6 +172,15 @@ class TAda2DR50(Backbone):
     """
 
     registry_name = "tada2d_r50"
+    card = BackboneCard(
+        paper="TAda! Temporally-Adaptive Convolutions (Huang et al., ICLR 2022)",
+        input="8 x 8 @ 224^2 (preset 16 x 5; official test crop 256)",
+        norm="RGB [0, 1], mean 0.45 / std 0.225",
+        feature_dim=2048,
+        gflops=66.0,  # 8 x 224^2; 86.3 at the official 256^2 test crop
+        checkpoints=("tada2d_r50_8x8.pyth", "tada2d_r50_16x5.pyth"),
+        source="alibaba-mmai-research/TAdaConv MODEL_ZOO.md, Google Drive/Baidu links (file named as saved)",
+    )
     checkpoint_ignore_prefixes = ("head.",)
 
     def __init__(self, preset: str = "8x8", tada_impl: str = "fast", crop: int = 224,

@@ -12,12 +12,20 @@ import math
 import torch
 from torch import nn
 
-from tad.features.backbones.base import Backbone, BackboneSpec
+from tad.features.backbones.base import Backbone, BackboneCard, BackboneSpec
 from tad.features.registry import BACKBONES
 
 
 @BACKBONES.register_module(name="tiny3d")
 class Tiny3D(Backbone):
+    card = BackboneCard(
+        paper="none (tad's own test/demo model, seeded random weights)",
+        input="8 x 1 @ 112^2",
+        norm="RGB [0, 1], mean 0.45 / std 0.225",
+        feature_dim=64,
+        gflops=0.09,
+    )
+
     def __init__(self, width: int = 16, feature_dim: int = 64, clip_len: int = 8, frame_interval: int = 1,
                  short_side: int = 128, crop: int = 112, seed: int = 0):
         super().__init__()

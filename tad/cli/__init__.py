@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "detect": ("tad.cli.detect", "detect", "Detect actions in raw videos: extract, then run a trained detector."),
     "score": ("tad.cli.score", "score", "Score ActivityNet-style predictions against annotations (mAP at tIoU)."),
     "visualize": ("tad.cli.visualize", "visualize", "Draw ground truth and predicted segments of a video as a PNG."),
+    "backbones": ("tad.cli.backbones", "backbones", "List the registered backbones: paper, input, dim, GFLOPs, checkpoints."),
 }
 
 
