@@ -21,7 +21,8 @@ the model flips them to BGR and subtracts the mean:
   value per channel, frame, row and column, exactly as Caffe;
 - or ``bgr_mean=(B, G, R)``: one value per channel (a plain per-channel subtraction, not
   the official volume; for random-init runs and files without the volume).
-One of the two is required: the mean volume is not shipped here and is not downloaded.
+One of the two is required to run (the model builds without, so ``tad backbones`` can list
+it, and refuses its first clip): the mean volume is not shipped here and not downloaded.
 The official pipeline squashes every frame to 128 x 171; ``tad extract`` keeps the aspect
 ratio (short side 128, centre crop 112): the two agree on 4:3 videos.
 
@@ -102,10 +103,11 @@ class C3D(Backbone):
             self.add_module(name, nn.Conv3d(c_in, c_out, 3, padding=1))
         self.fc6 = nn.Linear(8192, 4096)
         self.fc7 = nn.Linear(4096, 4096)
-        if (mean_file is None) == (bgr_mean is None):
-            raise TadInputError("--backbone-option", "c3d_sports1m needs exactly one of mean_file=PATH (the "
-                                "Sports-1M mean volume as .npy, exact) or bgr_mean=(B,G,R) (per channel, 0-255)")
-        if mean_file is not None:
+        if mean_file is not None and bgr_mean is not None:
+            raise TadInputError("--backbone-option", "c3d_sports1m takes mean_file or bgr_mean, not both")
+        if mean_file is None and bgr_mean is None:
+            mean = None  # built (e.g. for ``tad backbones``) but refuses to run: see subtract_mean
+        elif mean_file is not None:
             volume = load_mean_volume(mean_file)
             top, left = CROP_OFFSET
             mean = volume[:, :, top:top + 112, left:left + 112]  # (3, 16, 112, 112) BGR
@@ -113,7 +115,7 @@ class C3D(Backbone):
             if len(bgr_mean) != 3:
                 raise TadInputError("--backbone-option", f"bgr_mean needs 3 values (B, G, R), got {bgr_mean!r}")
             mean = torch.tensor([float(v) for v in bgr_mean], dtype=torch.float32).view(3, 1, 1, 1)  # (3, 1, 1, 1) BGR
-        self.register_buffer("bgr_mean", mean.unsqueeze(0), persistent=False)  # (1, 3, T|1, H|1, W|1)
+        self.register_buffer("bgr_mean", None if mean is None else mean.unsqueeze(0), persistent=False)  # (1, 3, T|1, H|1, W|1)
         self._init(init_seed)
 
     @torch.no_grad()
@@ -127,6 +129,9 @@ class C3D(Backbone):
 
     def subtract_mean(self, clips: torch.Tensor) -> torch.Tensor:
         """RGB 0-255 (B, 3, T, H, W) -> BGR minus the Sports-1M mean (the official Caffe input)."""
+        if self.bgr_mean is None:
+            raise TadInputError("--backbone-option", "c3d_sports1m needs mean_file=PATH (the Sports-1M mean volume "
+                                "as .npy, exact) or bgr_mean=(B,G,R) (per channel, 0-255); neither was given")
         bgr = clips.flip(1)
         mean = self.bgr_mean.to(bgr.dtype)
         if mean.shape[2] > 1 and tuple(mean.shape[2:]) != tuple(bgr.shape[2:]):

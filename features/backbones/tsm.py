@@ -166,7 +166,7 @@ class TSMResNet50(Backbone):
                 x = block(x, frames, self.online)  # (B*T, C_s, H/2^(s+1), W/2^(s+1))
         return [_as_map(x, batch)]  # (B, 2048, T, H/32, W/32)
 
-    def convert_checkpoint(self, state: dict[str, object], path: str) -> dict[str, object]:
+    def convert_checkpoint_keys(self, state: dict[str, object]) -> dict[str, object]:
         """``base_model.*`` -> own keys; the classifier (``new_fc``) dropped."""
         return _drop_prefixes(state, "base_model.", self.checkpoint_ignore_prefixes)
 

@@ -278,7 +278,7 @@ class X3D(Backbone):
         return layers
 
     # ---- checkpoint layouts -------------------------------------------------------------------
-    def convert_checkpoint(self, state: dict[str, object], path: str) -> dict[str, object]:
+    def convert_checkpoint_keys(self, state: dict[str, object]) -> dict[str, object]:
         """pytorchvideo hub keys (``blocks.*``) -> SlowFast keys; SlowFast files pass unchanged."""
         if not any(k.startswith("blocks.") for k in state):
             return state

@@ -69,8 +69,10 @@ def test_mean_volume_is_cropped_like_caffe(tmp_path):
 
 
 def test_bad_options_and_inputs(tmp_path, c3d_entry):
-    with pytest.raises(TadInputError, match="needs exactly one of mean_file"):
-        BACKBONES.build(dict(type="c3d_sports1m"))
+    with pytest.raises(TadInputError, match="needs mean_file=PATH"):
+        BACKBONES.build(dict(type="c3d_sports1m"))(torch.zeros(1, 3, 16, 112, 112))
+    with pytest.raises(TadInputError, match="not both"):
+        BACKBONES.build(dict(type="c3d_sports1m", mean_file="x.npy", bgr_mean=(1, 2, 3)))
     np.save(tmp_path / "wrong.npy", np.zeros((3, 16, 112, 112), np.float32))
     with pytest.raises(TadInputError, match="expected"):
         BACKBONES.build(dict(type="c3d_sports1m", mean_file=str(tmp_path / "wrong.npy")))
