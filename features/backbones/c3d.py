@@ -87,7 +87,8 @@ class C3D(Backbone):
         paper="Learning Spatiotemporal Features with 3D Convolutional Networks (Tran et al., ICCV 2015)",
         input="16 x 1 @ 112^2 (from 128 x 171)", norm="BGR 0-255 minus the Sports-1M mean volume (mean_file=)",
         feature_dim=4096, gflops=77.06, checkpoints=("c3d.pickle",),
-        source="DavideA/c3d-pytorch README (converted from facebook/C3D conv3d_deepnetA_sport1m_iter_1900000)",
+        source="DavideA/c3d-pytorch README (converted from facebook/C3D conv3d_deepnetA_sport1m_iter_1900000); "
+               "needs --backbone-option mean_file=MEAN.npy (Sports-1M mean volume) or bgr_mean=(B,G,R)",
     )
 
     def __init__(self, feature: str = "fc6", mean_file: str | None = None,

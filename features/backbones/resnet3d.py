@@ -39,7 +39,8 @@ RELEASES = {
 }
 _NORMS = {"2020": "Kinetics mean (0.4345, 0.4051, 0.3775) / std (0.2768, 0.2713, 0.2737), RGB [0, 1]",
           "2018": "RGB 0-255 minus ActivityNet mean (114.77, 107.74, 99.48), no std"}
-_SOURCE = "kenshohara/3D-ResNets-PyTorch README (Google Drive links; 2018 release: older README)"
+_SOURCE = ("kenshohara/3D-ResNets-PyTorch README, Google Drive (r3d*_K_200ep.pth: 2020 release; *-kinetics.pth: "
+           "2018 release, load with --backbone-option release=2018)")
 _PAPER = "Can Spatiotemporal 3D CNNs Retrace the History of 2D CNNs and ImageNet? (Hara, Kataoka & Satoh, CVPR 2018)"
 
 
@@ -129,7 +130,7 @@ def _register(name: str, depth: int, cardinality: int, release: str, gflops: flo
     return BACKBONES.register_module(name=name, module=cls)
 
 
-ResNet3d50 = _register("resnet3d50", 50, 1, "2020", 20.14, ("r3d50_K_200ep.pth", "resnet-50-kinetics.pth (release=2018)"))
+ResNet3d50 = _register("resnet3d50", 50, 1, "2020", 20.14, ("r3d50_K_200ep.pth", "resnet-50-kinetics.pth"))
 ResNet3d101 = _register("resnet3d101", 101, 1, "2020", 27.78,
-                        ("r3d101_K_200ep.pth", "resnet-101-kinetics.pth (release=2018)"))
+                        ("r3d101_K_200ep.pth", "resnet-101-kinetics.pth"))
 ResNeXt3d101 = _register("resnext3d101", 101, 32, "2018", 19.13, ("resnext-101-kinetics.pth",))

@@ -63,8 +63,8 @@ PRESETS = {
     "l": (16, 5, 312, 5.0, 36.73),
 }
 
-_SOURCE = ("facebookresearch/SlowFast MODEL_ZOO.md (dl.fbaipublicfiles.com/pyslowfast/x3d_models/); "
-           "pytorchvideo hub (dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/)")
+_SOURCE = ("x3d_*.pyth: facebookresearch/SlowFast MODEL_ZOO.md (dl.fbaipublicfiles.com/pyslowfast/x3d_models/); "
+           "X3D_*.pyth: pytorchvideo hub (dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/)")
 
 
 def round_width(width: float, multiplier: float, min_width: int = 1, divisor: int = 1) -> int:
@@ -334,7 +334,7 @@ def _card(size: str) -> BackboneCard:
     return BackboneCard(
         paper="X3D: Expanding Architectures for Efficient Video Recognition (Feichtenhofer, CVPR 2020)",
         input=f"{clip_len} x {interval} @ {crop}^2", norm="mean 0.45 / std 0.225, RGB [0, 1]", feature_dim=DIM_C5,
-        gflops=gflops, checkpoints=(f"x3d_{size}.pyth (SlowFast)", f"X3D_{size.upper()}.pyth (pytorchvideo hub)"),
+        gflops=gflops, checkpoints=(f"x3d_{size}.pyth", f"X3D_{size.upper()}.pyth"),
         source=_SOURCE, continual=("CoX3D (temporal_layers() lists kernels/paddings)",),
     )
 
