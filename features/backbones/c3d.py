@@ -70,6 +70,22 @@ def load_mean_volume(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
+def crop_mean_volume(volume: torch.Tensor) -> torch.Tensor:
+    """(3, 16, 128, 171) -> the (3, 16, 112, 112) centre part Caffe's crop keeps (rows 8-119, cols 29-140)."""
+    top, left = CROP_OFFSET
+    return volume[:, :, top:top + 112, left:left + 112]
+
+
+def subtract_caffe_mean(clips: torch.Tensor, bgr_mean: torch.Tensor) -> torch.Tensor:
+    """RGB 0-255 clips (B, 3, T, H, W) -> BGR minus ``bgr_mean`` ((1, 3, 1, 1, 1) or (1, 3, 16, 112, 112))."""
+    bgr = clips.flip(1)
+    mean = bgr_mean.to(bgr.dtype)
+    if mean.shape[2] > 1 and tuple(mean.shape[2:]) != tuple(bgr.shape[2:]):
+        raise TadInputError("--backbone-option mean_file", f"the mean volume needs 16 x 112 x 112 clips, "
+                                                           f"got {tuple(bgr.shape[2:])}")
+    return bgr - mean
+
+
 @BACKBONES.register_module(name="c3d_sports1m")
 class C3D(Backbone):
     """C3D feature extractor: clip (B, 3, 16, 112, 112) RGB 0-255 -> (B, 4096).
@@ -109,9 +125,7 @@ class C3D(Backbone):
         if mean_file is None and bgr_mean is None:
             mean = None  # built (e.g. for ``tad backbones``) but refuses to run: see subtract_mean
         elif mean_file is not None:
-            volume = load_mean_volume(mean_file)
-            top, left = CROP_OFFSET
-            mean = volume[:, :, top:top + 112, left:left + 112]  # (3, 16, 112, 112) BGR
+            mean = crop_mean_volume(load_mean_volume(mean_file))  # (3, 16, 112, 112) BGR
         else:
             if len(bgr_mean) != 3:
                 raise TadInputError("--backbone-option", f"bgr_mean needs 3 values (B, G, R), got {bgr_mean!r}")
@@ -133,12 +147,7 @@ class C3D(Backbone):
         if self.bgr_mean is None:
             raise TadInputError("--backbone-option", "c3d_sports1m needs mean_file=PATH (the Sports-1M mean volume "
                                 "as .npy, exact) or bgr_mean=(B,G,R) (per channel, 0-255); neither was given")
-        bgr = clips.flip(1)
-        mean = self.bgr_mean.to(bgr.dtype)
-        if mean.shape[2] > 1 and tuple(mean.shape[2:]) != tuple(bgr.shape[2:]):
-            raise TadInputError("--backbone-option mean_file", f"the mean volume needs 16 x 112 x 112 clips, "
-                                                               f"got {tuple(bgr.shape[2:])}")
-        return bgr - mean
+        return subtract_caffe_mean(clips, self.bgr_mean)
 
     def forward_maps(self, clips: torch.Tensor) -> list[torch.Tensor]:
         x = self.subtract_mean(clips)

@@ -61,8 +61,11 @@ def test_parity_deep_and_2018(tmp_path, r3d_fixture, case):
 def test_release_layouts_and_keys(r3d_fixture):
     assert all(k.startswith("module.") for k in r3d_fixture["resnext3d101_2018"]["keys"])
     assert not any(k.startswith("module.") for k in r3d_fixture["resnet3d50_2020"]["keys"])
+    shapes = {}  # build each backbone once (ResNet-101 init is not free)
     for case, (backbone, _, _) in CASES.items():
-        ours = {k: tuple(v.shape) for k, v in BACKBONES.build(dict(type=backbone)).state_dict().items()}
+        if backbone not in shapes:
+            shapes[backbone] = {k: tuple(v.shape) for k, v in BACKBONES.build(dict(type=backbone)).state_dict().items()}
+        ours = shapes[backbone]
         official = {k.removeprefix("module."): tuple(v) for k, v in r3d_fixture[case]["keys"].items()}
         assert ours == {k: v for k, v in official.items() if not k.startswith("fc.")}, case
 
