@@ -81,7 +81,11 @@ def to_layout(module_or_clips, layout: str):
     if layout == "channels_last":
         if isinstance(module_or_clips, torch.Tensor):
             return module_or_clips.contiguous(memory_format=torch.channels_last_3d)
-        return module_or_clips.to(memory_format=torch.channels_last_3d)
+        for param in module_or_clips.parameters():  # 3D convs: channels_last_3d; 2D convs (TSM): channels_last
+            fmt = {5: torch.channels_last_3d, 4: torch.channels_last}.get(param.dim())
+            if fmt is not None:
+                param.data = param.data.contiguous(memory_format=fmt)
+        return module_or_clips
     return module_or_clips
 
 
