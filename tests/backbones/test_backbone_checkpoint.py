@@ -13,7 +13,7 @@ from tad.features.backbones.checkpoint import file_sha256, load_backbone_checkpo
 from tad.features.backbones.slowfast import SlowFastR50
 from tad.features.backbones.tada2d import TAda2DR50
 
-from conftest import official_tensors, recipe_input
+from parity_recipe import official_tensors, recipe_input
 
 
 def _assert_state_equal(model, expected: dict[str, torch.Tensor]) -> None:

@@ -6,7 +6,7 @@ import torch
 
 from tad.features.registry import BACKBONES
 
-from conftest import official_tensors
+from parity_recipe import official_tensors
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from tad.features.backbones.c3d import CROP_OFFSET, MEAN_SHAPE, crop_mean_volume
 from tad.features.backbones.checkpoint import load_backbone_checkpoint
 from tad.features.registry import BACKBONES
 
-from conftest import recipe_state_dict
+from parity_recipe import recipe_state_dict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "c3d_parity.json"
 

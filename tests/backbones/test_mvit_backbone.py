@@ -17,7 +17,7 @@ from tad.features.extract import ExtractOptions, extract_folder
 from tad.features.registry import BACKBONES
 from tad.features.store import FeatureStore
 
-from conftest import recipe_input, recipe_state_dict
+from parity_recipe import recipe_input, recipe_state_dict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mvit_parity_seeded.json"
 VERSIONS = {"mvit_v1_b": "v1_b", "mvit_v2_s": "v2_s"}

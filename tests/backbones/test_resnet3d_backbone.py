@@ -12,7 +12,7 @@ from tad.errors import TadInputError
 from tad.features.backbones.checkpoint import load_backbone_checkpoint
 from tad.features.registry import BACKBONES
 
-from conftest import recipe_input, recipe_state_dict
+from parity_recipe import recipe_input, recipe_state_dict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "resnet3d_parity.json"
 CASES = {  # fixture entry -> (backbone, release, file name as released)

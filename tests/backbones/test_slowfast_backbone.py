@@ -9,7 +9,7 @@ from tad.errors import TadInputError
 from tad.features.backbones.slowfast import SlowFastR50, slow_indices
 from tad.features.registry import BACKBONES
 
-from conftest import official_tensors, recipe_input
+from parity_recipe import official_tensors, recipe_input
 
 
 def test_keys_and_shapes_equal_official(parity_fixture):

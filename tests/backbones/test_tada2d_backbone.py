@@ -9,7 +9,7 @@ from tad.errors import TadInputError
 from tad.features.backbones.tada2d import TAda2DR50
 from tad.features.registry import BACKBONES
 
-from conftest import official_tensors, recipe_input
+from parity_recipe import official_tensors, recipe_input
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from tad.features.backbones.checkpoint import load_backbone_checkpoint
 from tad.features.backbones.tsm import temporal_shift
 from tad.features.registry import BACKBONES
 
-from conftest import recipe_input, recipe_state_dict
+from parity_recipe import recipe_input, recipe_state_dict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tsm_parity.json"
 

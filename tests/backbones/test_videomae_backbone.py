@@ -18,7 +18,7 @@ from tad.features.extract import ExtractOptions, extract_folder
 from tad.features.registry import BACKBONES
 from tad.features.store import FeatureStore
 
-from conftest import recipe_input, recipe_state_dict
+from parity_recipe import recipe_input, recipe_state_dict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "videomae_parity_seeded.json"
 

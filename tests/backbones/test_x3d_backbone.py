@@ -13,7 +13,7 @@ from tad.features.backbones.checkpoint import load_backbone_checkpoint
 from tad.features.backbones.x3d import X3D, PRESETS
 from tad.features.registry import BACKBONES
 
-from conftest import recipe_input, recipe_state_dict
+from parity_recipe import recipe_input, recipe_state_dict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "x3d_parity.json"
 SIZES = ("xs", "s", "m", "l")
