@@ -153,7 +153,7 @@ def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, 
     echo(result.format_table())
 
     # 5. Visualize ---------------------------------------------------------------------
-    from tad.cli.visualize import render_timelines
+    from tad.apis.timelines import render_timelines
 
     _stage("draw timelines", echo)
     t0 = time.perf_counter()
