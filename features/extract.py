@@ -35,13 +35,14 @@ from tad.errors import TadInputError
 from tad.features.clip_batcher import ClipBatcher
 from tad.features.decode_tasks import DecodeTask
 from tad.features.decoder_pool import DecoderPool, InlineDecoder
-from tad.features.extract_options import (DEFAULT_EXTS, DTYPES, ExtractOptions, ExtractSummary, check_options_early,
-                                          effective_options, geometry_for, norm_exts)
+from tad.features.extract_options import (DEFAULT_EXTS, DTYPES, OPTION_FLAGS, ExtractOptions, ExtractSummary,
+                                          check_options, check_options_early, effective_options, geometry_for,
+                                          norm_exts, parse_fps)
 from tad.features.feature_model import FeatureModel, build_backbone, resolve_device
 from tad.features.feature_sinks import FeatureSink, MemorySink
 from tad.features.worker_messages import FrameRun, VideoEnded, VideoFailed, VideoStarted
 
-__all__ = ["ExtractOptions", "ExtractSummary", "extract_folder", "extract_videos", "list_videos", "video_id_for",
+__all__ = ["ExtractOptions", "ExtractSummary", "OPTION_FLAGS", "check_options", "parse_fps", "extract_folder", "extract_videos", "list_videos", "video_id_for",
            "effective_options", "DEFAULT_EXTS", "DTYPES"]
 
 
@@ -124,6 +125,7 @@ def extract_folder(video_dir: str | os.PathLike, out_path: str | os.PathLike | N
                    video_list: str | os.PathLike | None = None, progress: bool = True,
                    sink: FeatureSink | None = None) -> ExtractSummary:
     """Extract every video in ``video_dir`` (or those named in ``video_list``) into ``out_path``."""
+    check_options_early(opts)
     root = Path(video_dir)
     if not root.is_dir():
         raise TadInputError(root, "not a directory of videos")
@@ -159,6 +161,10 @@ def extract_videos(video_paths: Sequence[str | os.PathLike], root_dir: str | os.
             pre_failed[str(p)] = f"duplicate video id {vid!r} (also {by_id[vid].name})"
         else:
             by_id[vid] = p
+    if out_path is not None and sink is None:
+        from tad.output_guard import refuse_output_over_inputs
+
+        refuse_output_over_inputs({"-o": out_path}, {"VIDEO": list(by_id.values()), "--checkpoint": opts.checkpoint})
     ids = sorted(by_id)[rank::world]
     if rank != 0:
         pre_failed = {}
@@ -166,6 +172,7 @@ def extract_videos(video_paths: Sequence[str | os.PathLike], root_dir: str | os.
     # decoder processes start before the model exists (cheap fork, no torch threads yet)
     pool = InlineDecoder() if opts.workers <= 0 else DecoderPool(opts.workers, opts.video_timeout)
     threads_before = _limit_torch_threads(device, opts.workers)
+    writer = None
     try:
         model, checkpoint_name, checkpoint_sha = build_backbone(opts)
         spec = model.spec
@@ -203,6 +210,8 @@ def extract_videos(video_paths: Sequence[str | os.PathLike], root_dir: str | os.
         if bar is not None:
             bar.close()
     finally:
+        if writer is not None and hasattr(writer, "close"):
+            writer.close()  # the output lock (finalize released it already on success)
         pool.close()
         _restore_torch_threads(threads_before)
     summary.wall_time = time.time() - started

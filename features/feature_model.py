@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,8 @@ def build_backbone(opts: ExtractOptions):
     if opts.checkpoint is not None:
         from tad.features.backbones.checkpoint import file_sha256, load_backbone_checkpoint
 
+        print(f"note: {opts.checkpoint} is loaded as a trusted pickle file (it can run code); "
+              "only use checkpoints you trust", file=sys.stderr)
         load_backbone_checkpoint(model, opts.checkpoint)
         checkpoint_name, checkpoint_sha = Path(opts.checkpoint).name, file_sha256(opts.checkpoint)
     return model, checkpoint_name, checkpoint_sha

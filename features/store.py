@@ -139,6 +139,8 @@ class FeatureStore:
         self._state: _OpenState | None = None
         self._pid: int | None = None
         if not self.path.exists():
+            if Path(f"{self.path}.parts").is_dir():  # the writer's folder of an interrupted run
+                raise TadInputError(self.path, "unfinished run: re-run the same command to resume")
             raise TadInputError(self.path, "feature store not found")
         if self.path.is_dir():
             raise TadInputError(self.path, "is a directory, expected an .h5 feature store file")

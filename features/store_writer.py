@@ -15,7 +15,15 @@ folder. Hence after ``kill -9`` at any moment:
 ``<path>.parts/meta.json`` records the settings of the unfinished run. Re-running
 with different settings (backbone, checkpoint hash, store dtype or an option that
 changes the feature values) is refused with TadInputError unless ``overwrite=True``,
-which deletes the old store and any unfinished run first. Options that do not change
+which discards any unfinished run and ignores the old store: the old store stays at
+``path`` until ``finalize`` replaces it atomically, so a crash never leaves no store.
+An interrupted ``overwrite`` run resumes like any other (its ``meta.json`` says it
+replaces the store).
+
+One process writes an output at a time: the constructor takes an exclusive ``fcntl``
+lock (``tad.features.output_lock``) and a second writer of the same path (and rank)
+in another process is refused with "is being written by another process (pid N)".
+``finalize`` (or ``close``) releases it; so does the death of the process. Options that do not change
 the values (``batch_size``, ``workers``, ``device``, ... see ``IGNORED_OPTION_KEYS``)
 may differ between runs.
 
@@ -44,6 +52,7 @@ import numpy as np
 
 import tad
 from tad.errors import TadInputError
+from tad.features.output_lock import OutputLock
 from tad.features.store import (FORMAT, FORMAT_VERSION, check_store_file, decode_attrs, escape_id,
                                 open_h5_readonly, read_failed, unescape_id)
 
@@ -152,8 +161,16 @@ class FeatureStoreWriter:
         if self.path.is_dir():
             raise TadInputError(self.path, "is a directory, expected a path for the .h5 feature store")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = OutputLock(self.path, self.rank)  # before touching anything of another run
+        try:
+            self._open(overwrite)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, overwrite: bool) -> None:
         if overwrite and self.rank == 0:
-            self._remove_everything()
+            self._remove_unfinished()
         # This rank's marker from an earlier interrupted run: we are not done.
         (self.parts_dir / f"rank-{self.rank}.done").unlink(missing_ok=True)
         if self._use_dist:
@@ -164,7 +181,10 @@ class FeatureStoreWriter:
         self._has_store = False  # a valid store with the same settings exists at `path`
         self._existing_ids: set[str] = set()
         self._existing_failed: dict[str, str] = {}
-        self._check_existing_store()
+        # replacing: the store at `path` (if any) is ignored and replaced by finalize
+        self._replacing = bool(overwrite) or self._unfinished_run_replaces()
+        if not self._replacing:
+            self._check_existing_store()
         self._prepare_parts_dir()
         self._part_ids, self._part_failed = self._scan_parts()
         self._completed = set(self._existing_ids) | set(self._part_ids)
@@ -206,22 +226,35 @@ class FeatureStoreWriter:
                                    "use --overwrite (overwrite=True) to replace it, or another output path")
 
     # ---- existing state --------------------------------------------------------
-    def _remove_everything(self) -> None:
-        for leftover in (self.path, Path(str(self.path) + ".tmp")):
-            leftover.unlink(missing_ok=True)
+    def _remove_unfinished(self) -> None:
+        """``overwrite``: drop an unfinished run; the old store stays until ``finalize`` replaces it."""
+        Path(str(self.path) + ".tmp").unlink(missing_ok=True)
         if self.parts_dir.exists():
             shutil.rmtree(self.parts_dir)
+
+    def _read_parts_meta(self) -> dict | None:
+        try:
+            previous = json.loads((self.parts_dir / "meta.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return previous if isinstance(previous, dict) else None
+
+    def _unfinished_run_replaces(self) -> bool:
+        """An interrupted ``overwrite`` run with these settings: resuming it still replaces the store."""
+        previous = self._read_parts_meta()
+        return bool(previous and previous.get("replaces_existing") and not self._differences(previous))
 
     def _wait_for_fresh_parts(self) -> None:
         """Non-zero ranks without a process group: wait until rank 0 has wiped and restarted."""
         deadline = None if self.merge_timeout is None else time.monotonic() + self.merge_timeout
         meta_file = self.parts_dir / "meta.json"
         while True:
-            if not self.path.exists() and meta_file.exists():
+            if meta_file.exists():
                 try:
-                    if not self._differences(json.loads(meta_file.read_text())):
+                    previous = json.loads(meta_file.read_text())
+                    if previous.get("replaces_existing") and not self._differences(previous):
                         return
-                except (OSError, json.JSONDecodeError):
+                except (OSError, json.JSONDecodeError, AttributeError):
                     pass
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"{self.parts_dir}: rank 0 did not start the overwrite run in time")
@@ -277,7 +310,8 @@ class FeatureStoreWriter:
                     self._refuse(self.parts_dir, "an unfinished run", diffs)
                 return
         self.parts_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(meta_file, json.dumps(self.meta, sort_keys=True, indent=1).encode(), self._tmp_tag)
+        record = dict(self.meta, replaces_existing=True) if self._replacing else self.meta
+        _atomic_write_bytes(meta_file, json.dumps(record, sort_keys=True, indent=1).encode(), self._tmp_tag)
         _fsync_path(self.parts_dir.parent, directory=True)
 
     def _scan_parts(self) -> tuple[dict[str, Path], dict[str, str]]:
@@ -420,7 +454,12 @@ class FeatureStoreWriter:
                 self._wait_for_ranks()
             self._merge()
         self._finalized = True
+        self.close()
         return self.path
+
+    def close(self) -> None:
+        """Release the output lock (``finalize`` does it; call it when giving up on a run)."""
+        self._lock.release()
 
     def _wait_for_ranks(self) -> None:
         deadline = None if self.merge_timeout is None else time.monotonic() + self.merge_timeout
@@ -495,5 +534,8 @@ class FeatureStoreWriter:
         return self
 
     def __exit__(self, exc_type: type | None, *exc: object) -> None:
-        if exc_type is None:
-            self.finalize()
+        try:
+            if exc_type is None:
+                self.finalize()
+        finally:
+            self.close()

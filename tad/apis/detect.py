@@ -15,7 +15,7 @@ import numpy as np
 
 from tad.errors import TadInputError
 
-__all__ = ["class_names", "detector_extract_options", "predict_features", "run_detect", "video_root"]
+__all__ = ["check_config_options", "class_names", "detector_extract_options", "predict_features", "run_detect", "video_root"]
 
 
 def video_root(paths: Sequence[Path]) -> Path:
@@ -53,6 +53,19 @@ def detector_extract_options(cfg, config_name, **overrides):
         return ExtractOptions(**options)
     except TypeError as exc:
         raise TadInputError(cfg.filename or config_name, f"bad extract=dict(...) in the config: {exc}") from exc
+
+
+def check_config_options(opts, cfg, config_name) -> None:
+    """``check_options`` naming the config key (``extract.clip_len: ...``) when the bad value came from the config."""
+    from tad.features.extract import OPTION_FLAGS, check_options
+
+    try:
+        check_options(opts)
+    except TadInputError as exc:
+        key = {flag: key for key, flag in OPTION_FLAGS.items()}.get(exc.path)
+        if key in (cfg.get("extract") or {}) and key not in ("batch_size", "workers"):
+            raise TadInputError(cfg.filename or config_name, f"extract.{key}: {exc.problem}") from None
+        raise
 
 
 def predict_features(model, videos: dict, classes: Sequence[str], progress: bool = False) -> dict[str, list[dict]]:
@@ -94,26 +107,33 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
     from tad.features.feature_sinks import MemorySink
     from tad.output_guard import refuse_output_over_inputs
 
-    cfg = load_config(config, list(cfg_options))
     paths = [Path(v) for v in videos]
     refuse_output_over_inputs({"-o": out, "--features-out": features_out},
                               {"VIDEOS": paths, "--config": config, "--checkpoint": checkpoint,
                                "--backbone-checkpoint": backbone_checkpoint})
+    cfg = load_config(config, list(cfg_options))
     opts = detector_extract_options(cfg, config)
     for p in paths:
         if not p.is_file():
             raise TadInputError(p, "video not found")
+    if backbone_checkpoint is None and not random_init:
+        raise TadInputError("--backbone-checkpoint", "no backbone checkpoint given; pass --backbone-checkpoint CKPT, "
+                            "or --random-init to extract with untrained (seeded) weights")
     device = select_device(device)
     model, ckpt_classes = load_detector(cfg, checkpoint, device)
     classes = class_names(cfg, ckpt_classes)
 
     opts.checkpoint, opts.random_init, opts.device = backbone_checkpoint, random_init, device
     opts.batch_size, opts.workers = batch_size, workers
+    check_config_options(opts, cfg, config)
     sink = MemorySink()
     summary = extract_videos([str(p) for p in paths], str(video_root(paths)), None, opts, progress=progress,
                              sink=sink)
-    if not sink.videos:
-        raise TadInputError(paths[0] if len(paths) == 1 else "videos", "no video could be read")
+    if not summary.done and not summary.skipped:  # name the video(s)
+        if len(summary.failed) == 1:
+            path, reason = next(iter(summary.failed.items()))
+            raise TadInputError(path, reason)
+        raise TadInputError("VIDEOS", f"none of the {len(paths)} videos could be read (listed above)")
     if features_out:
         _write_store(sink, features_out, opts)
     predictions = predict_features(model, sink.videos, classes, progress=progress)

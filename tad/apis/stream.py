@@ -101,7 +101,7 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
     """
     import torch
 
-    from tad.apis.detect import class_names, detector_extract_options
+    from tad.apis.detect import check_config_options, class_names, detector_extract_options
     from tad.detectors.online_events import OnlineSegmentTracker
     from tad.engine.inference import load_detector
     from tad.engine.runner import load_config, select_device
@@ -135,7 +135,11 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
         raise TadInputError(cfg.filename or config, f"the detector ({type(model).__name__}) is not causal: "
                             "`tad stream` needs a CausalSTPTDetector (a *_causal.py config)")
     classes = class_names(cfg, ckpt_classes)
+    if backbone_checkpoint is None and not random_init:
+        raise TadInputError("--backbone-checkpoint", "no backbone checkpoint given; pass --backbone-checkpoint CKPT, "
+                            "or --random-init to use the backbone's untrained (seeded) weights")
     opts.checkpoint, opts.random_init, opts.device = backbone_checkpoint, random_init, device
+    check_config_options(opts, cfg, config)
     backbone, _, _ = build_backbone(opts)
     spec = backbone.spec
     options = effective_options(opts, spec)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from tad.apis.detect import run_detect
-from tad.cli.errors import fail
+from tad.cli.errors import EXIT_PARTIAL, fail
 from tad.errors import TadInputError
 
 
@@ -16,6 +16,14 @@ from tad.errors import TadInputError
     (in memory; --features-out also keeps them in an HDF5 store), runs the detector, and writes the segments
     of every video as ActivityNet-style JSON (video id = file path relative to the videos'
     common folder, without extension). Class names come from the checkpoint.
+
+    \b
+    Backbone checkpoints (--backbone-checkpoint: .pyth/.pth/.pt, Caffe2 .pkl) are pickle
+    formats loaded as TRUSTED files that can run code: only use ones you trust.
+
+    \b
+    Exit status: 0 every video was processed; 3 some videos failed (listed as
+    'path: reason') and the segments of the rest were written; 1 an error.
 
     \b
     Examples:
@@ -42,9 +50,12 @@ from tad.errors import TadInputError
 def detect(videos, config, checkpoint, backbone_checkpoint, random_init, out, features_out, cfg_options, device,
            batch_size, workers):
     try:
-        predictions, _ = run_detect(config, videos, checkpoint, backbone_checkpoint, random_init, out,
+        predictions, summary = run_detect(config, videos, checkpoint, backbone_checkpoint, random_init, out,
                                     features_out, cfg_options, device, batch_size, workers)
     except (TadInputError, FileNotFoundError) as exc:
         fail(exc)
     num = sum(len(v) for v in predictions.values())
     click.echo(f"{len(predictions)} videos, {num} segments -> {out}")
+    if summary.failed:
+        click.echo(f"{len(summary.failed)} of {len(videos)} videos failed (listed above as 'path: reason')", err=True)
+        raise SystemExit(EXIT_PARTIAL)

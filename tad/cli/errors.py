@@ -7,7 +7,11 @@ import click
 
 from tad.errors import TadInputError
 
-__all__ = ["TadInputError", "fail"]
+__all__ = ["EXIT_PARTIAL", "TadInputError", "fail"]
+
+#: Exit status of a command that wrote the inputs that worked and listed the ones that
+#: failed (0: every input worked; 1: an error, nothing written).
+EXIT_PARTIAL = 3
 
 
 def fail(exc: Exception) -> NoReturn:

@@ -5,20 +5,8 @@ import sys
 
 import click
 
-from tad.cli.errors import fail
+from tad.cli.errors import EXIT_PARTIAL, fail
 from tad.errors import TadInputError
-
-
-def _fps(value: str | None):
-    if value is None or value == "native":
-        return value
-    try:
-        fps = float(value)
-    except ValueError:
-        raise click.BadParameter(f"must be a number or 'native', got {value!r}") from None
-    if fps <= 0:
-        raise click.BadParameter(f"must be positive, got {value}")
-    return fps
 
 
 def _backbone_options(values: tuple[str, ...]) -> dict:
@@ -92,10 +80,17 @@ def extract(video_dir, out, backbone, checkpoint, random_init, backbone_options,
       torchrun --nproc_per_node 4 -m tad.cli.extract videos/ -o feats.h5 --backbone ... (one store)
 
     \b
-    Checkpoints are loaded with torch.load(weights_only=False), i.e. as trusted
-    files that can run code: only use checkpoints you trust.
+    Backbone checkpoints (.pyth/.pth/.pt, Caffe2 .pkl) are pickle formats, loaded with
+    torch.load(weights_only=False) / pickle, i.e. as TRUSTED files that can run code:
+    only use checkpoints you trust.
+
+    \b
+    Exit status: 0 every video was extracted (or already was); 3 some videos failed
+    (listed, recorded in the store) and the rest were written; 1 an error, or no
+    video could be read. Only one run may write an output at a time.
     """
     from tad.features.extract import ExtractOptions, extract_folder
+    from tad.output_guard import refuse_output_over_inputs
 
     try:
         ext_list = tuple(e.strip().lstrip(".") for e in exts.split(",") if e.strip())
@@ -103,11 +98,12 @@ def extract(video_dir, out, backbone, checkpoint, random_init, backbone_options,
             raise TadInputError("--ext", "no extensions given")
         opts = ExtractOptions(
             backbone=backbone, checkpoint=checkpoint, random_init=random_init, clip_len=clip_len,
-            frame_interval=frame_interval, clip_stride=clip_stride, fps=_fps(fps), short_side=short_side, crop=crop,
+            frame_interval=frame_interval, clip_stride=clip_stride, fps=fps, short_side=short_side, crop=crop,
             resize=resize, spatial_grid=spatial_grid, batch_size=batch_size, workers=workers, device=device,
             dtype=dtype, store_dtype=store_dtype, compression=compression, video_timeout=video_timeout,
             exts=ext_list, recursive=recursive, overwrite=overwrite, channels_last=channels_last,
             decoder=decoder, backbone_kwargs=_backbone_options(backbone_options))
+        refuse_output_over_inputs({"-o": out}, {"--video-list": video_list, "--checkpoint": checkpoint})
         summary = extract_folder(video_dir, out, opts, video_list=video_list, progress=not no_progress)
     except (TadInputError, click.BadParameter, OSError) as exc:
         fail(exc)
@@ -117,6 +113,8 @@ def extract(video_dir, out, backbone, checkpoint, random_init, backbone_options,
                    "failed list): fix or remove them and re-run the same command to retry only those", err=True)
     if not summary.done and not summary.skipped:
         sys.exit(1)
+    if summary.failed:
+        sys.exit(EXIT_PARTIAL)
 
 
 if __name__ == "__main__":  # torchrun -m tad.cli.extract ...

@@ -60,8 +60,11 @@ def test_overwrite_replaces_store_and_unfinished_run(tmp_path):
     stale = FeatureStoreWriter(path, META)
     _write(stale, [3])  # unfinished run on top
     writer = FeatureStoreWriter(path, _meta(clip_stride=8), overwrite=True)
-    assert writer.completed == set() and not path.exists()
+    assert writer.completed == set() and not any(
+        p.name.startswith("video-") for p in parts_dir_for(path).iterdir())
     _write(writer, [4])
+    # the old store stays whole until the new one is complete
+    assert FeatureStore(path).videos == ["grp0/vid0", "grp1/vid1", "grp2/vid2"]
     writer.finalize()
     store = FeatureStore(path)
     assert store.videos == ["grp1/vid4"] and store.attrs["options"]["clip_stride"] == 8
