@@ -1,7 +1,7 @@
 """Causal STPT: the STPT detector with every layer causal, for online detection.
 
-Same interface, training and post-processing as ``STPTDetector`` (contract C4; trains
-with ``tad train`` on the same stores), with these parts swapped for causal ones
+A configuration of ``DenseDetector`` (contract C4: same padding, assignment, losses and
+post-processing as STPT; trains with ``tad train`` on the same stores) with causal parts
 (``tad.detectors.causal_layers``):
 
 * ``CausalPyramidEncoder``: causal input convs; level 0 and every coarser level use
@@ -26,7 +26,7 @@ from torch import nn
 
 from tad.detectors.causal_layers import CausalConvStack, CausalTransformerBlock, causal_conv, causal_max_pool
 from tad.detectors.registry import MODELS
-from tad.detectors.stpt_detector import STPTDetector
+from tad.detectors.dense_detector import DenseDetector, _with
 
 
 @MODELS.register_module()
@@ -145,21 +145,26 @@ class CausalRegressionHead(nn.Module):
 
 
 @MODELS.register_module()
-class CausalSTPTDetector(STPTDetector):
-    """``STPTDetector`` with the causal encoder and heads (see the module docstring).
+class CausalSTPTDetector(DenseDetector):
+    """``DenseDetector`` with the causal encoder and heads (see the module docstring).
 
-    Args: as ``STPTDetector`` (configs/_base_/models/stpt_causal.py documents every key);
-    ``refine`` must stay False.
+    Args:
+        encoder: encoder config; default ``dict(type='CausalPyramidEncoder')`` with its own defaults.
+        cls_head: default ``dict(type='CausalClassificationHead')``.
+        reg_head: default ``dict(type='CausalRegressionHead')``.
+        refine: must be False (accepted so configs derived from STPT ones build).
+        refinement: ignored (no boundary refinement in the causal model).
+        **kwargs: every other argument of ``DenseDetector`` (same defaults).
     """
 
     def __init__(self, encoder: dict | None = None, cls_head: dict | None = None, reg_head: dict | None = None,
-                 refine: bool = False, **kwargs):
+                 refine: bool = False, refinement: dict | None = None, **kwargs):
         if refine:
             raise ValueError("CausalSTPTDetector has no boundary refinement (it would look past the current step)")
-        encoder = dict(dict(type="CausalPyramidEncoder"), **(encoder or {}))
-        cls_head = dict(dict(type="CausalClassificationHead"), **(cls_head or {}))
-        reg_head = dict(dict(type="CausalRegressionHead"), **(reg_head or {}))
-        super().__init__(encoder=encoder, cls_head=cls_head, reg_head=reg_head, refine=False, **kwargs)
+        super().__init__(encoder=_with(encoder, dict(type="CausalPyramidEncoder")),
+                         cls_head=_with(cls_head, dict(type="CausalClassificationHead")),
+                         reg_head=_with(reg_head, dict(type="CausalRegressionHead")), **kwargs)
+        self.refinement = None
 
     def continual(self):
         """A step-by-step runner sharing this model's weights (``ContinualSTPT``)."""
