@@ -2,6 +2,7 @@
 # beside bench_synth_stpt.py with the same data, schedule and sizes).
 _base_ = [
     './_base_/models/stpt_causal.py',
+    './_base_/schedules/adamw_cosine_35e.py',
     './_base_/bench_synth.py',
 ]
 
