@@ -200,8 +200,8 @@ def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, se
     if from_demo is not None:
         print(f"stream_accuracy: the detectors of `tad demo --stream` in {from_demo} (demo_stpt.py and "
               f"demo_stpt_causal.py, same data and recipe; Test subset); events at threshold {threshold}, max "
-              f"latency {max_latency} s; CPU {_cpu()} ({os.cpu_count()} cores, shared), {threads} threads")
-        return from_demo(from_demo, threshold, max_latency, json_out)
+              f"latency {max_latency} s; CPU {_cpu()} ({os.cpu_count()} cores, shared; load average {os.getloadavg()[0]:.1f}), {threads} threads")
+        return evaluate_demo(from_demo, threshold, max_latency, json_out)
     data_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     ab = _ablation()
@@ -224,7 +224,7 @@ def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, se
     evaluate(models, results, ann_file, store, threshold, max_latency, json_out)
 
 
-def from_demo(workdir: Path, threshold: float, max_latency: float, json_out) -> None:
+def evaluate_demo(workdir: Path, threshold: float, max_latency: float, json_out) -> None:
     """Evaluate the checkpoints ``tad demo --stream`` trained (no training here)."""
     from tad.engine.inference import run_inference
     from tad.engine.runner import find_best_checkpoint, load_config

@@ -103,7 +103,7 @@ def measure_window(model, window: int, repeats: int):
 @click.option("--skip-thumos", is_flag=True, help="Only the demo size.")
 def main(threads, probe, thumos_minutes, skip_thumos):
     torch.set_num_threads(threads)
-    print(f"stream_cost: CPU {_cpu()} ({os.cpu_count()} cores, shared with other jobs), torch {torch.__version__}, "
+    print(f"stream_cost: CPU {_cpu()} ({os.cpu_count()} cores, shared with other jobs; load average {os.getloadavg()[0]:.1f}), torch {torch.__version__}, "
           f"{threads} thread(s), float32, batch 1")
     sizes = [("demo", "demo_stpt_causal.py", 2.5, [1, 10, 60])]
     if not skip_thumos:

@@ -83,7 +83,7 @@ def main(video, threads, repeats):
         s = c.streams.video[0]
         native = f"{s.codec_context.width}x{s.codec_context.height} at {float(s.average_rate):.2f} fps"
     print(f"stream_throughput: {video.name} ({native}), tiny3d (128 short side, 112 crop, 8x1 clips every 4 frames) "
-          f"+ causal demo STPT; CPU {_cpu()} ({os.cpu_count()} cores, shared with other jobs), {threads} torch threads")
+          f"+ causal demo STPT; CPU {_cpu()} ({os.cpu_count()} cores, shared with other jobs; load average {os.getloadavg()[0]:.1f}), {threads} torch threads")
     with tempfile.TemporaryDirectory() as tmp:
         config, ckpt = make_detector(Path(tmp))
         best_stream = best_decode = None
