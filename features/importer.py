@@ -158,16 +158,45 @@ def _npz_shape(path: Path, key: str | None) -> tuple[int, ...]:
     return tuple(shape)
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _check_npy_header(path: Path) -> None:
+    """A file named .npy that is not one: say what it is instead of numpy's misleading error."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(_NPY_MAGIC))
+    if head == _NPY_MAGIC:
+        return
+    if head.startswith(b"PK"):
+        raise TadInputError(path, "is a zip archive (.npz), not an .npy array: use --ext npz")
+    if head[:1] == b"\x80":
+        raise TadInputError(path, "holds pickled Python objects, not an .npy array (not loaded: a pickle can run code)")
+    if not head:
+        raise TadInputError(path, "empty file, not an .npy array")
+    raise TadInputError(path, "not an .npy array (no NumPy header; a text file or another format?)")
+
+
 def load_array(path: Path, ext: str, key: str | None = None, mmap: bool = False) -> np.ndarray:
     """The feature array of one file (npy memory-mapped when ``mmap``)."""
     if ext == "npy":
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        _check_npy_header(path)
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        if not isinstance(array, np.ndarray):  # cannot happen after the header check; be safe anyway
+            raise TadInputError(path, f"not an .npy array ({type(array).__name__})")
+        return array
     if ext == "npz":
         with np.load(path, allow_pickle=False) as archive:
             return np.asarray(archive[_pick_key(archive.files, key, path)])
     if ext == "pt":
+        import pickle
+
         import torch
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise TadInputError(path, "holds Python objects other than tensors (e.g. a numpy array), which a "
+                                      "weights-only load refuses: save tensors with torch.save, or arrays as "
+                                      ".npy") from None
         if isinstance(obj, dict):
             obj = obj[_pick_key([str(k) for k in obj], key, path)]
         if not isinstance(obj, torch.Tensor):
@@ -298,6 +327,9 @@ def import_features(src_dirs: str | os.PathLike | Sequence[str | os.PathLike], o
                   for path in find_feature_files(src, opts.ext, opts.recursive)} for src in sources]
     if not by_source[0]:
         raise TadInputError(sources[0], f"no .{opts.ext} files found" + ("" if opts.recursive else " (try --recursive)"))
+    from tad.output_guard import refuse_output_over_inputs
+
+    refuse_output_over_inputs({"-o": out_path}, {"NPY_DIR": [p for files in by_source for p in files.values()]})
     span = (opts.clip_len - 1) * opts.frame_interval + 1
     options = dict(source="import", clip_len=opts.clip_len, clip_stride=opts.clip_stride,
                    frame_interval=opts.frame_interval, span=span, fps=opts.fps, fps_from=fps_from_name,
@@ -339,7 +371,7 @@ def import_features(src_dirs: str | os.PathLike | Sequence[str | os.PathLike], o
             array = _concat_streams(streams, path)
             if array.shape[0] < 1:
                 raise TadInputError(path, "empty feature array (T = 0)")
-            if not np.issubdtype(array.dtype, np.number):
+            if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
                 raise TadInputError(path, f"non-numeric array of dtype {array.dtype}")
             num_steps = array.shape[0]
             stamps = clip_timestamps(num_steps, fps, opts.clip_len, opts.clip_stride, opts.frame_interval)
@@ -355,6 +387,10 @@ def import_features(src_dirs: str | os.PathLike | Sequence[str | os.PathLike], o
         except (ValueError, OSError, KeyError, EOFError, RuntimeError, zipfile.BadZipFile) as exc:
             text = str(exc).strip().splitlines()
             failed(path, text[0] if text else type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - one unreadable file never stops the run
+            text = str(exc).strip().splitlines()
+            failed(path, f"unreadable ({type(exc).__name__}: {text[0][:200]})" if text else
+                   f"unreadable ({type(exc).__name__})")
     writer.finalize()
     summary.wall_time = time.monotonic() - started
     return summary

@@ -98,8 +98,10 @@ def predict_features(model, videos: dict, classes: Sequence[str], progress: bool
 
 
 def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init=False, out="preds.json",
-               features_out=None, cfg_options=(), device=None, batch_size=8, workers=2, progress=True):
-    """The whole of ``tad detect``; returns (predictions, extraction summary)."""
+               features_out=None, cfg_options=(), device=None, batch_size=8, workers=2, progress=True,
+               trust_checkpoint=False):
+    """The whole of ``tad detect``; returns (predictions, extraction summary). The detector
+    checkpoint is read weights-only unless ``trust_checkpoint``."""
     from tad.engine.inference import load_detector
     from tad.engine.runner import load_config, select_device
     from tad.eval.results import write_predictions
@@ -120,7 +122,7 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
         raise TadInputError("--backbone-checkpoint", "no backbone checkpoint given; pass --backbone-checkpoint CKPT, "
                             "or --random-init to extract with untrained (seeded) weights")
     device = select_device(device)
-    model, ckpt_classes = load_detector(cfg, checkpoint, device)
+    model, ckpt_classes = load_detector(cfg, checkpoint, device, trust_checkpoint=trust_checkpoint)
     classes = class_names(cfg, ckpt_classes)
 
     opts.checkpoint, opts.random_init, opts.device = backbone_checkpoint, random_init, device

@@ -93,9 +93,11 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
                realtime: bool = False, follow: bool = False, max_latency: float = 2.0, threshold: float = 0.3,
                events_out=None, preds_out=None, device: str | None = "cpu", stall_timeout: float = 10.0,
                cfg_options=(), video_id: str | None = None, echo: Callable[[str], None] | None = None,
-               status: TextIO | None = None, threads: int | None = None) -> StreamResult:
+               status: TextIO | None = None, threads: int | None = None,
+               trust_checkpoint: bool = False) -> StreamResult:
     """Detect actions online in ``source``; see the module docstring. Returns what happened.
 
+    The detector checkpoint is read weights-only unless ``trust_checkpoint``.
     ``echo(line)`` receives each event as a JSON line when ``events_out`` is None, else a
     short human line; ``status`` is where the live status line goes (None: nowhere).
     """
@@ -130,7 +132,7 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
     cfg = load_config(config, list(cfg_options))
     opts = detector_extract_options(cfg, config)
     device = select_device(device)
-    model, ckpt_classes = load_detector(cfg, checkpoint, device)
+    model, ckpt_classes = load_detector(cfg, checkpoint, device, trust_checkpoint=trust_checkpoint)
     if not hasattr(model, "continual"):
         raise TadInputError(cfg.filename or config, f"the detector ({type(model).__name__}) is not causal: "
                             "`tad stream` needs a CausalSTPTDetector (a *_causal.py config)")

@@ -60,6 +60,12 @@ def render_timelines(predictions_path: Path, annotations_path: Path | None, vide
     if not single_png and out.suffix.lower() == ".png":
         raise TadInputError(out, f"{len(video_ids)} videos to draw: give a folder for -o, not a .png file")
 
+    from tad.output_guard import refuse_output_over_inputs
+
+    for vid in video_ids:  # before anything is written
+        refuse_output_over_inputs({"-o": out if single_png else out / _png_name(vid)},
+                                  {"PREDICTIONS": predictions_path, "--annotations": annotations_path,
+                                   "--video-file": video_file})
     written = []
     for vid in video_ids:
         annotation = ann.videos.get(vid) if ann is not None else None

@@ -18,8 +18,10 @@ from tad.errors import TadInputError
     common folder, without extension). Class names come from the checkpoint.
 
     \b
-    Backbone checkpoints (--backbone-checkpoint: .pyth/.pth/.pt, Caffe2 .pkl) are pickle
-    formats loaded as TRUSTED files that can run code: only use ones you trust.
+    The detector --checkpoint is read weights-only (code hidden in it never runs);
+    --trust-checkpoint reads it as a pickle instead, for files you trust. Backbone
+    checkpoints (--backbone-checkpoint: .pyth/.pth/.pt, Caffe2 .pkl) are pickle formats
+    loaded as TRUSTED files that can run code: only use ones you trust.
 
     \b
     Exit status: 0 every video was processed; 3 some videos failed (listed as
@@ -47,11 +49,14 @@ from tad.errors import TadInputError
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Clips per backbone batch.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Decoding processes.")
+@click.option("--trust-checkpoint", is_flag=True,
+              help="Read --checkpoint as a trusted pickle (can run code stored in it); default: weights only.")
 def detect(videos, config, checkpoint, backbone_checkpoint, random_init, out, features_out, cfg_options, device,
-           batch_size, workers):
+           batch_size, workers, trust_checkpoint):
     try:
         predictions, summary = run_detect(config, videos, checkpoint, backbone_checkpoint, random_init, out,
-                                    features_out, cfg_options, device, batch_size, workers)
+                                    features_out, cfg_options, device, batch_size, workers,
+                                    trust_checkpoint=trust_checkpoint)
     except (TadInputError, FileNotFoundError) as exc:
         fail(exc)
     num = sum(len(v) for v in predictions.values())

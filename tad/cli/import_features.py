@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tad.cli.errors import fail
+from tad.cli.errors import EXIT_PARTIAL, fail
 from tad.errors import TadInputError
 
 
@@ -29,7 +29,13 @@ span = (clip_len - 1) * frame_interval + 1 (16-frame clips every 4 frames:
 (4 i + 8) / fps). Video ids are file paths relative to NPY_DIR without extension.
 (C, T) arrays are transposed when the feature dimension is clear (shared by all
 files, --feature-dim, or matching the annotated duration). Re-running resumes;
-unreadable files are listed as failed and the run goes on.""",
+unreadable files are listed as failed and the run goes on. .pt files are read
+weights-only (tensors; no pickled objects); .npy/.npz never unpickle.
+
+\b
+Exit status: 0 every file was imported (or already was); 3 some files failed
+(listed as 'failed: path: reason') and the rest were written; 1 an error, or
+every file failed.""",
 )
 @click.argument("npy_dirs", metavar="NPY_DIR...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -73,7 +79,10 @@ def import_features(npy_dirs: tuple[Path, ...], output: Path, fps_from: Path | N
         from tqdm import tqdm
         tqdm.write(f"failed: {path}: {reason}", file=sys.stderr)  # above the progress bar
 
+    from tad.output_guard import refuse_output_over_inputs
+
     try:
+        refuse_output_over_inputs({"-o": output}, {"--fps-from": fps_from})
         info = read_video_info(fps_from) if fps_from is not None else None
         summary = run_import(list(npy_dirs), output, opts, video_info=info, fps_from_name=fps_from.name if fps_from else None,
                              progress=not quiet, on_failure=report)
@@ -83,3 +92,5 @@ def import_features(npy_dirs: tuple[Path, ...], output: Path, fps_from: Path | N
                f"failed {len(summary.failed)} in {summary.wall_time:.1f} s")
     if summary.failed and not summary.done and not summary.skipped:
         fail(TadInputError(npy_dirs[0], f"all {len(summary.failed)} files failed (listed above)"))
+    if summary.failed:
+        sys.exit(EXIT_PARTIAL)

@@ -90,7 +90,11 @@ def score(predictions: Path | None, annotations: Path | None, split: str, tiou: 
     from tad.eval.detection import evaluate_detections
     from tad.eval.results import load_predictions
 
+    from tad.output_guard import refuse_output_over_inputs
+
     try:
+        refuse_output_over_inputs({"--metrics-out": metrics_out, "--plot": plot},
+                                  {"PREDICTIONS": predictions, "--annotations": annotations})
         ann = load_annotations(annotations)
         if not ann.has_subset(split):
             raise TadInputError(annotations, f"no subset {split!r} (subsets: {', '.join(ann.subsets) or 'none'})")

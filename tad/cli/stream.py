@@ -25,6 +25,9 @@ from tad.errors import TadInputError
     ActivityNet JSON (`tad score` reads it). A status line (time processed, frames/s,
     top classes, lag behind real time) goes to stderr.
 
+    The detector --checkpoint is read weights-only (--trust-checkpoint: as a trusted
+    pickle); --backbone-checkpoint is a pickle format loaded as a TRUSTED file.
+
     Ctrl-C, a dropped stream or corrupt data end the run cleanly (events and --preds-out
     are written); a source with no frame for --stall-timeout s ends with a one-line error.
 
@@ -59,11 +62,14 @@ from tad.errors import TadInputError
 @click.option("--cfg-options", multiple=True, metavar="KEY=VALUE", help="Override config keys (repeatable).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="torch threads (0: torch's default).")
+@click.option("--trust-checkpoint", is_flag=True,
+              help="Read --checkpoint as a trusted pickle (can run code stored in it); default: weights only.")
 def stream(source, config, checkpoint, backbone_checkpoint, random_init, realtime, follow, max_latency, threshold,
-           events_out, preds_out, stall_timeout, video_id, cfg_options, device, threads):
+           events_out, preds_out, stall_timeout, video_id, cfg_options, device, threads, trust_checkpoint):
     try:
         result = run(source, config, checkpoint, backbone_checkpoint, random_init, realtime, follow, max_latency,
-                     threshold, events_out, preds_out, stall_timeout, video_id, cfg_options, device, threads)
+                     threshold, events_out, preds_out, stall_timeout, video_id, cfg_options, device, threads,
+                     trust_checkpoint)
     except (TadInputError, FileNotFoundError) as exc:
         fail(exc)
     if result.end_reason:
@@ -76,11 +82,12 @@ def stream(source, config, checkpoint, backbone_checkpoint, random_init, realtim
 
 
 def run(source, config, checkpoint, backbone_checkpoint, random_init, realtime, follow, max_latency, threshold,
-        events_out, preds_out, stall_timeout, video_id, cfg_options, device, threads):
+        events_out, preds_out, stall_timeout, video_id, cfg_options, device, threads, trust_checkpoint=False):
     from tad.apis.stream import run_stream
 
     return run_stream(source, config, checkpoint, backbone_checkpoint=backbone_checkpoint, random_init=random_init,
                       realtime=realtime, follow=follow, max_latency=max_latency, threshold=threshold,
                       events_out=events_out, preds_out=preds_out, device=device, stall_timeout=stall_timeout,
                       cfg_options=cfg_options, video_id=video_id,
-                      echo=lambda line: click.echo(line), status=sys.stderr, threads=threads or None)
+                      echo=lambda line: click.echo(line), status=sys.stderr, threads=threads or None,
+                      trust_checkpoint=trust_checkpoint)

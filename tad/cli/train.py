@@ -41,7 +41,8 @@ from tad.errors import TadInputError
               help="Distributed launcher ('pytorch' is picked automatically under torchrun).")
 @click.argument("extra_options", nargs=-1, required=False, metavar="")
 def train(config, work_dir, resume, cfg_options, seed, amp, device, launcher, extra_options):
-    from tad.engine.runner import build_runner, find_best_checkpoint, input_error_from_worker, load_config
+    from tad.engine.runner import (build_runner, checkpoint_mismatch_error, find_best_checkpoint,
+                                   input_error_from_worker, load_config)
 
     options = list(cfg_options) + list(extra_options)
     try:
@@ -53,7 +54,8 @@ def train(config, work_dir, resume, cfg_options, seed, amp, device, launcher, ex
     try:
         runner.train()
     except Exception as exc:  # bad data found mid-run (e.g. NaN features), maybe inside a worker
-        error = input_error_from_worker(exc)
+        error = input_error_from_worker(exc) or checkpoint_mismatch_error(exc, getattr(runner, "_load_from", None)
+                                                                          or "checkpoint")
         if error is None:
             raise
         fail(error)

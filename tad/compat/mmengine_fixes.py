@@ -1,8 +1,10 @@
 """Workarounds for three breakages of mmengine 0.10.x on this stack.
 
 1. Resuming fails under torch >= 2.6: ``torch.load`` defaults to ``weights_only=True``
-   and mmengine's checkpoints pickle message hubs, numpy scalars and configs. Run
-   directories are our own output, so the local loader reads them as trusted files.
+   and mmengine's checkpoints pickle message hubs and numpy scalars. The local loader
+   (``load_from=``, ``--resume``) is ``tad.compat.safe_checkpoint.load_local_checkpoint``:
+   weights-only with those few types allow-listed, so a payload hidden in a checkpoint
+   never runs; only the run's own work dir, when resuming, is read as trusted.
 2. setuptools >= 82 removed ``pkg_resources``, which mmengine's package utilities
    import (config ``pkg::path`` lookups). They are re-implemented on importlib.metadata.
 3. ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` unconditionally, which
@@ -23,7 +25,7 @@ _applied = False
 
 
 def load_trusted_checkpoint(filename: str, map_location=None):
-    """mmengine's local checkpoint loader, reading the file as a trusted pickle."""
+    """Read a checkpoint as a trusted pickle (can run code: only for files you trust)."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f"{filename} can not be found.")
@@ -77,7 +79,9 @@ def apply() -> None:
     import mmengine.utils.package_utils as package_utils
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    CheckpointLoader.register_scheme(prefixes="", loader=load_trusted_checkpoint, force=True)
+    from tad.compat.safe_checkpoint import load_local_checkpoint
+
+    CheckpointLoader.register_scheme(prefixes="", loader=load_local_checkpoint, force=True)
 
     for module in (package_utils, utils_module, config_module):
         module.is_installed = is_installed

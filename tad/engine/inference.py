@@ -39,15 +39,21 @@ def resolve_subset(cfg, split: str) -> str:
     return split
 
 
-def load_detector(cfg, checkpoint: str | os.PathLike, device: str = "cpu") -> tuple[torch.nn.Module, list | None]:
-    """Build ``cfg.model``, load ``checkpoint`` strictly; returns (model in eval mode, class names or None)."""
-    from tad.compat.mmengine_fixes import load_trusted_checkpoint
+def load_detector(cfg, checkpoint: str | os.PathLike, device: str = "cpu",
+                  trust_checkpoint: bool = False) -> tuple[torch.nn.Module, list | None]:
+    """Build ``cfg.model``, load ``checkpoint`` strictly; returns (model in eval mode, class names or None).
+
+    The file is read weights-only (``tad.compat.safe_checkpoint``); ``trust_checkpoint=True``
+    reads it as a pickle, which can run code stored in it."""
+    from tad.compat.safe_checkpoint import load_checkpoint
 
     path = Path(checkpoint)
     if not path.is_file():
         raise TadInputError(path, "checkpoint not found")
     try:
-        ckpt = load_trusted_checkpoint(str(path), map_location="cpu")  # our own run's output
+        ckpt = load_checkpoint(str(path), map_location="cpu", trusted=trust_checkpoint)
+    except TadInputError:
+        raise
     except Exception as exc:
         raise TadInputError(path, f"cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
@@ -125,7 +131,7 @@ def _tiou_thresholds(cfg) -> list[float]:
 
 def run_inference(cfg, checkpoint: str | os.PathLike, split: str = "test", out: str | os.PathLike | None = "preds.json",
                   metrics_out: str | os.PathLike | None = None, device: str | None = None,
-                  progress: bool = True):
+                  progress: bool = True, trust_checkpoint: bool = False):
     """Predict ``split`` with ``checkpoint``; write ``out`` (and ``metrics_out``); returns (predictions, DetectionResult)."""
     from tad.eval.annotations import load_annotations
     from tad.eval.detection import evaluate_detections
@@ -133,7 +139,7 @@ def run_inference(cfg, checkpoint: str | os.PathLike, split: str = "test", out: 
 
     device = select_device(device)
     subset = resolve_subset(cfg, split)
-    model, ckpt_classes = load_detector(cfg, checkpoint, device)
+    model, ckpt_classes = load_detector(cfg, checkpoint, device, trust_checkpoint=trust_checkpoint)
     dataset = build_test_dataset(cfg, subset, classes=ckpt_classes or cfg.get("classes"))
     loader_cfg = cfg.get("test_dataloader") or {}
     predictions = predict_dataset(model, dataset, dataset.classes, batch_size=int(loader_cfg.get("batch_size", 1)),

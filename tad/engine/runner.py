@@ -17,6 +17,7 @@ import copy
 import glob
 import importlib.resources
 import os
+import sys
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ import torch
 import tad.datasets  # noqa: F401  (dataset + collate registrations)
 import tad.registry  # noqa: F401  (registries of scope 'tad' + mmengine fixes)
 from tad.compat import apply_mmengine_fixes
+from tad.engine.config_check import check_cfg_options, check_components
 from tad.errors import TadInputError
 
 apply_mmengine_fixes()
@@ -104,6 +106,7 @@ def load_config(path: str | os.PathLike, cfg_options: Iterable[str] | Mapping | 
         raise TadInputError(resolved, f"invalid config: {type(exc).__name__}: {first[0] if first else ''}") from exc
     options = parse_cfg_options(cfg_options)
     if options:
+        check_cfg_options(cfg, options)
         old_schedule = _schedule_lengths(cfg)
         try:
             cfg.merge_from_dict(options)
@@ -111,6 +114,7 @@ def load_config(path: str | os.PathLike, cfg_options: Iterable[str] | Mapping | 
             raise TadInputError(resolved, f"bad --cfg-options {options}: {exc}") from exc
         _follow_schedule_length(cfg, old_schedule, options)
     propagate_top_level_keys(cfg)
+    check_components(cfg, str(resolved), options)
     return cfg
 
 
@@ -196,6 +200,19 @@ def input_error_from_worker(exc: BaseException) -> TadInputError | None:
     return None
 
 
+def checkpoint_mismatch_error(exc: BaseException, checkpoint: object) -> TadInputError | None:
+    """One line for torch's multi-line 'Error(s) in loading state_dict' (resuming or loading a
+    checkpoint whose model differs from the config's); None for any other exception."""
+    text = str(exc)
+    if not isinstance(exc, RuntimeError) or "Error(s) in loading state_dict" not in text:
+        return None
+    sizes = [line.strip() for line in text.splitlines() if "size mismatch" in line]
+    keys = [line.strip() for line in text.splitlines() if "Missing key" in line or "Unexpected key" in line]
+    what = f"{len(sizes)} shape mismatches ({sizes[0][:200]})" if sizes else (keys[0][:200] if keys else "keys differ")
+    return TadInputError(checkpoint, f"checkpoint does not match the config's model: {what}; resume with the "
+                                     "config the run started with, or train into a new --work-dir")
+
+
 # ---------------------------------------------------------------------- devices
 def select_device(device: str | None) -> str:
     """Make mmengine (and us) use ``device`` ('cpu', 'cuda', 'cuda:1'); None = auto. Returns it."""
@@ -235,19 +252,38 @@ def _epoch_checkpoints(work_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: (step(p), p.stat().st_mtime))
 
 
-def find_resume_checkpoint(work_dir: str | os.PathLike) -> Path | None:
+def find_resume_checkpoint(work_dir: str | os.PathLike, notes: list[str] | None = None) -> Path | None:
     """The newest complete checkpoint of a run: ``last_checkpoint`` if it points at a whole
     file, else the newest whole ``epoch_*.pth``/``iter_*.pth`` (a kill during saving
-    leaves a truncated file or an empty ``last_checkpoint``)."""
+    leaves a truncated file or an empty ``last_checkpoint``).
+
+    ``last_checkpoint`` is resolved inside ``work_dir`` (by file name), so a copied or
+    moved work dir resumes from its own files, never from the original's. Each
+    truncated checkpoint passed over is described in ``notes`` (when given)."""
     work_dir = Path(work_dir)
+    skipped: set[Path] = set()
+
+    def complete(candidate: Path) -> bool:
+        if _is_complete_checkpoint(candidate):
+            return True
+        if candidate not in skipped:
+            skipped.add(candidate)
+            if notes is not None:
+                notes.append(f"{candidate}: skipped, truncated (not a whole checkpoint: the run was probably "
+                             "killed while saving it)")
+        return False
+
     marker = work_dir / "last_checkpoint"
     if marker.is_file():
-        named = marker.read_text().strip()
-        for candidate in (Path(named), work_dir / Path(named).name) if named else ():
-            if candidate.is_file() and _is_complete_checkpoint(candidate):
+        named = Path(marker.read_text().strip())
+        candidates = [work_dir / named.name] if named.name else []
+        if named.name and not named.is_absolute() and named.parent != Path("."):
+            candidates.append(work_dir / named)
+        for candidate in candidates:
+            if candidate.is_file() and complete(candidate):
                 return candidate
     for candidate in reversed(_epoch_checkpoints(work_dir)):
-        if _is_complete_checkpoint(candidate):
+        if complete(candidate):
             return candidate
     return None
 
@@ -335,9 +371,17 @@ def build_runner(cfg: Config, work_dir: str | os.PathLike | None = None, resume:
         else:
             optim.type, optim.dtype = "CPUAutocastOptimWrapper", "bfloat16"
     if resume:
+        from tad.compat.safe_checkpoint import trust_directory
+
+        trust_directory(cfg.work_dir)  # the run's own checkpoints: full pickles are fine
         cfg.resume = True
         if cfg.get("load_from") is None:
-            last = find_resume_checkpoint(cfg.work_dir)
+            notes: list[str] = []
+            last = find_resume_checkpoint(cfg.work_dir, notes)
+            for note in notes:
+                print(f"resume: {note}", file=sys.stderr)
+            if notes and last is not None:
+                print(f"resume: resuming from {last}", file=sys.stderr)
             cfg.load_from = str(last) if last is not None else None
     _check_inputs(cfg)
     return Runner.from_cfg(cfg)
