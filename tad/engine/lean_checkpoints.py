@@ -5,7 +5,7 @@ weights, the EMA copy (``ema_state_dict``), the optimizer state (two tensors per
 AdamW) and the scheduler state. Only the newest one is ever resumed from
 (``tad.engine.runner.find_resume_checkpoint``), so after each save this hook rewrites the
 older step checkpoints of the work dir without ``optimizer`` and ``param_schedulers``: they
-keep what ``tad eval``/``tad detect`` load (weights, EMA, meta) at about a third of the size
+keep what ``tad eval``/``tad detect`` load (weights, EMA, meta) at about half the size
 for AdamW. ``best_*.pth`` are already written without optimizer state by mmengine.
 
 Crash safety: the newest checkpoint is never touched, and an older one is rewritten to a
