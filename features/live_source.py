@@ -7,7 +7,8 @@ time in seconds, uint8 (h, w, 3) RGB resized and cropped as the backbone wants).
 
 * ``realtime=True``: a file is served at its own frame rate (simulates a camera).
 * ``follow=True``: the file is still being written (e.g. a recorder's ``.ts``/``.mkv``):
-  at its end the reader waits for more bytes instead of stopping.
+  at its end the reader waits for more bytes instead of stopping; once it has not grown for
+  ``stall_timeout`` seconds the stream ends (``end_reason`` says so).
 * The stream ends with ``end_reason``: ``None`` (clean end of stream), or one line for a
   dropped stream / corrupt data; a source that delivers nothing for ``stall_timeout``
   seconds raises ``TadInputError(source, "no frame for N s (stalled); ...")``.
@@ -78,8 +79,8 @@ class GrowingFile(io.RawIOBase):
             n = self._f.readinto(buffer)
             if n:
                 return n
-            if self.closing or waited >= self.idle_timeout:
-                self.stalled = not self.closing
+            if self.closing or self.stalled or waited >= self.idle_timeout:
+                self.stalled = self.stalled or not self.closing  # once stalled, the file is finished
                 return 0
             time.sleep(self.poll)
             waited += self.poll
@@ -176,8 +177,9 @@ class LiveFrameSource:
                 if not self._put(LiveFrame(index, float(t), rgb)):
                     break
                 index += 1
-            if self._file is not None and self._file.stalled and index == 0:
-                self.end_reason = f"no video data for {self.stall_timeout:g} s"
+            if self._file is not None and self._file.stalled:
+                self.end_reason = (f"the file stopped growing (no new data for {self.stall_timeout:g} s)" if index
+                                   else f"no video data for {self.stall_timeout:g} s")
         except Exception as exc:  # dropped connection, corrupt data: end here, keep what we have
             self.end_reason = f"stream ended at frame {index}: {_one_line(exc)}"
         finally:
@@ -186,7 +188,8 @@ class LiveFrameSource:
     def __iter__(self) -> Iterator[LiveFrame]:
         while True:
             try:
-                item = self._queue.get(timeout=self.stall_timeout)
+                # a followed file reports its own end (no growth for stall_timeout): wait a little longer
+                item = self._queue.get(timeout=self.stall_timeout * (3 if self.follow else 1) + (2.0 if self.follow else 0))
             except queue.Empty:
                 self.close()
                 raise TadInputError(self.source, f"no frame for {self.stall_timeout:g} s (stalled); "

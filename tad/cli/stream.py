@@ -47,7 +47,8 @@ from tad.errors import TadInputError
               help="Backbone weights (loaded as a trusted file).")
 @click.option("--random-init", is_flag=True, help="Use the backbone's seeded random weights (tests/demo).")
 @click.option("--realtime", is_flag=True, help="Read a file at its own frame rate (simulates a camera).")
-@click.option("--follow", is_flag=True, help="SOURCE is a file still being written (.ts/.mkv): wait at its end.")
+@click.option("--follow", is_flag=True, help="SOURCE is a file still being written (.ts/.mkv): wait at its end; it is finished once it "
+                   "has not grown for --stall-timeout s.")
 @click.option("--max-latency", type=float, default=2.0, show_default=True,
               help="Seconds after an action's end by which its segment is emitted at the latest.")
 @click.option("--threshold", type=float, default=0.3, show_default=True,
