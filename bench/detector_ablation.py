@@ -1,37 +1,41 @@
-"""Detector ablation on our held-out THUMOS-shaped synthetic set.
+"""Detector ablation on our held-out THUMOS-shaped synthetic set: the SHIPPED STPT recipe against
+the ActionFormer-like reference with ActionFormer's published recipe, in the same run.
 
-Variants (trained and evaluated in the same run, each in its own subprocess, through
+Variants (each trained and evaluated in its own subprocess, through
 tad.engine.runner.build_runner and tad.engine.inference.run_inference):
 
 \b
-  stpt               the default STPT head (configs/bench_synth_stpt.py: mixed local/global
-                     attention; refinement off, as in configs/_base_/models/stpt.py)
-  stpt_refine        the same with STPT boundary refinement
-  stpt_no_refine     explicitly without boundary refinement (= stpt with today's defaults)
-  stpt_local         local window attention at every level (otherwise as stpt)
-  actionformer_like  the reference ActionFormer recipe (configs/bench_synth_actionformer.py
-                     = configs/_base_/models/actionformer_like.py: local attention, no refinement)
+  stpt               exactly what `tad train` ships: configs/bench_synth_stpt.py = the STPT model
+                     (configs/_base_/models/stpt.py), schedule (configs/_base_/schedules/
+                     adamw_cosine_35e.py) and runtime (EMA with warm-up) of thumos14_stpt_i3d.py
+  actionformer_like  the reference: configs/bench_synth_actionformer.py, ActionFormer's recipe as
+                     published: 35 epochs, lr 1e-4, EMA 0.999 (no warm-up), fp32
+  stpt_<option>      the shipped STPT plus one option (an ablation row): sgp (SGP mixers in the
+                     local levels), dynagg (dynamic aggregation in the local levels), maxer
+                     (levels >= 3 max-pool only), trident (Trident boundary head), refine
+                     (boundary refinement), local (local attention everywhere)
+  stpt_grid_tokens   on a store with a 2 x 2 spatial grid (--spatial-grid 2): spatial tokens in
+  stpt_grid_pooled   level 0 vs the grid averaged away at the input
 
-The held-out set (tad.synthetic_features, ``holdout=True``: the real THUMOS14 layout with
-jittered segments and remapped classes, its own random streams) is generated on first
-use. Training uses the validation subset, evaluation the test subset; no model
-selection on test: the last checkpoint (EMA weights) is evaluated. Prints average mAP,
-mAP@0.5 and training wall time per variant, and the deltas/ratios vs actionformer_like.
+Scoring is what a user gets: no validation while training, the checkpoint `tad train` exports
+(the last; its `state_dict` holds the EMA weights) is scored on the test subset with `tad eval`'s
+code. The raw weights of the same checkpoint are scored too, for information (ActionFormer's
+eval script loads the EMA). Prints average mAP, training wall time, inference + post-processing
+time per test video, and the deltas/ratios vs actionformer_like, per seed and averaged.
 
-CPU-feasible defaults (reduced sizes, printed with the results): the ``easy`` set,
-128-d features, embed_dim 64, 50 + 50 videos, training crops of 576 steps, 24 epochs
-(600 iterations of batch 2) at lr 3e-3 with EMA momentum 0.05: ~3 min per variant on
-one shared core. Measured: with 150-200 iterations at 2304 steps the reference recipe
-does not learn even the easy set (average mAP < 2 %), hence the shorter crops and more
-iterations. ``--full``: the ``medium`` set, 2048-d features, all 200 + 212 videos,
-2304-step crops, the configs' embed_dim 512 and lr 1e-4, 35 epochs (a GPU job). ``--full`` = 2048-d features, all 200 + 212 videos,
-the configs' embed_dim 512 and lr 1e-4, 35 epochs (a GPU job).
+Scale (printed with the results): the CPU is 2 cores shared by 8 engineers, where one training
+step of the full-size model (embed 512, batch 2 x 2304 steps) took 70 s. The default run is
+therefore reduced in width and data, NOT in recipe: 128-d features, embed_dim 64, training crops
+of 576 steps, --max-videos videos per subset; epochs, learning rate, warm-up, EMA and losses are
+the shipped ones (STPT) and ActionFormer's (reference). `--embed-dim 0 --max-seq-len 2304
+--feature-dim 2048 --max-videos 0` runs the full sizes (a GPU job). `--epochs/--lr/--ema-momentum`
+override the recipes of every variant (then it is not the shipped recipe; the header says so).
 
 \b
 Examples:
-  python bench/detector_ablation.py
-  python bench/detector_ablation.py --variants stpt:6,actionformer_like:12   # per-variant epochs
-  python bench/detector_ablation.py --full --device cuda
+  python bench/detector_ablation.py --seeds 0,1                       # the target comparison
+  python bench/detector_ablation.py --variants stpt,stpt_sgp,stpt_maxer,stpt_trident,stpt_dynagg
+  python bench/detector_ablation.py --variants stpt_grid_tokens,stpt_grid_pooled --spatial-grid 2
 """
 from __future__ import annotations
 
@@ -45,16 +49,24 @@ from pathlib import Path
 import click
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_ANN = REPO.parent / "shared" / "data" / "thumos14" / "thumos14.json"
+#: the real THUMOS14 annotations in ../shared beside the checkout or any of its parents
+DEFAULT_ANN = next((p / "shared" / "data" / "thumos14" / "thumos14.json" for p in REPO.parents
+                    if (p / "shared" / "data" / "thumos14" / "thumos14.json").is_file()),
+                   REPO.parent / "shared" / "data" / "thumos14" / "thumos14.json")
 REFERENCE = "actionformer_like"
 
 #: variant -> (config, model overrides)
 VARIANTS = {
     "stpt": ("bench_synth_stpt.py", {}),
-    "stpt_refine": ("bench_synth_stpt.py", {"refine": True}),
-    "stpt_no_refine": ("bench_synth_stpt.py", {"refine": False}),
-    "stpt_local": ("bench_synth_stpt.py", {"encoder.attention": "local"}),
     "actionformer_like": ("bench_synth_actionformer.py", {}),
+    "stpt_sgp": ("bench_synth_stpt.py", {"encoder.local_mixer": {"type": "SGPMixer"}}),
+    "stpt_dynagg": ("bench_synth_stpt.py", {"encoder.local_mixer": {"type": "DynamicAggregation"}}),
+    "stpt_maxer": ("bench_synth_stpt.py", {"encoder.pool_only_from": 3}),
+    "stpt_trident": ("bench_synth_stpt.py", {"reg_head": {"type": "TridentHead"}}),
+    "stpt_refine": ("bench_synth_stpt.py", {"refine": True}),
+    "stpt_local": ("bench_synth_stpt.py", {"encoder.attention": "local"}),
+    "stpt_grid_tokens": ("bench_synth_stpt.py", {"spatial_grid": "GRID"}),
+    "stpt_grid_pooled": ("bench_synth_stpt.py", {"spatial_grid": None}),
 }
 
 
@@ -80,11 +92,31 @@ def _set_model_option(model_cfg, dotted_key: str, value) -> None:
         if node.get(name) is None:
             node[name] = {}
         node = node[name]
-    node[key] = value
+    if isinstance(value, dict) and isinstance(node.get(key), dict):
+        node[key] = dict(value)  # a new part type: its own defaults, not the old part's keys
+    else:
+        node[key] = value
+
+
+def _raw_weights_checkpoint(checkpoint: Path, out: Path) -> Path | None:
+    """The raw (non-EMA) weights of a checkpoint mmengine's EMAHook wrote, as a checkpoint of their own."""
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ema = ckpt.pop("ema_state_dict", None)
+    if not ema:
+        return None
+    state = dict(ckpt["state_dict"])
+    for key, value in ema.items():  # after EMAHook's swap: 'module.<name>' holds the raw weights
+        if key.startswith("module.") and key[7:] in state:
+            state[key[7:]] = value
+    ckpt["state_dict"] = state
+    torch.save(ckpt, out)
+    return out
 
 
 def train_and_evaluate(job: dict) -> dict:
-    """Train one variant, evaluate its last checkpoint on the test subset."""
+    """Train one variant, evaluate the checkpoint `tad train` exports (and its raw weights) on test."""
     import torch
 
     from tad.engine.inference import run_inference
@@ -93,30 +125,29 @@ def train_and_evaluate(job: dict) -> dict:
     if job["threads"]:
         torch.set_num_threads(job["threads"])
     config, overrides = VARIANTS[job["variant"]]
-    cfg = load_config(str(REPO / "configs" / config), cfg_options=dict(
-        ann_file=job["ann_file"], feature_store=job["store"], max_seq_len=job["max_seq_len"]))
+    options = dict(ann_file=job["ann_file"], feature_store=job["store"])
+    if job["max_seq_len"]:
+        options["max_seq_len"] = job["max_seq_len"]
+    if job["epochs"]:
+        options["max_epochs"] = job["epochs"]  # the schedulers' bounds follow (load_config)
+    cfg = load_config(str(REPO / "configs" / config), cfg_options=options)
     model = cfg.model
-    model.update(in_channels=job["feature_dim"], num_classes=job["num_classes"], max_seq_len=job["max_seq_len"])
+    model.update(in_channels=job["feature_dim"], num_classes=job["num_classes"])
+    if job["max_seq_len"]:
+        model.update(max_seq_len=job["max_seq_len"])
     if job["embed_dim"]:
         _set_key(model, "embed_dim", job["embed_dim"])
     for key, value in overrides.items():
-        _set_model_option(model, key, value)
-    # schedule: warmup 1/7 of the epochs (ActionFormer: 5 of 35), then cosine
-    epochs = job["epochs"]
-    warmup = max(1, round(epochs / 7))
-    cfg.train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=epochs, val_interval=epochs + 1)
-    cfg.param_scheduler = [
-        dict(type="LinearLR", start_factor=1e-3, by_epoch=True, begin=0, end=warmup, convert_to_iter_based=True)]
-    if epochs > warmup:
-        cfg.param_scheduler.append(dict(type="CosineAnnealingLR", T_max=epochs - warmup, eta_min=1e-8, by_epoch=True,
-                                        begin=warmup, end=epochs, convert_to_iter_based=True))
+        _set_model_option(model, key, job["spatial_grid"] if value == "GRID" else value)
     if job["lr"]:
         cfg.optim_wrapper.optimizer.lr = job["lr"]
     if job["ema_momentum"] is not None:
         for hook in cfg.get("custom_hooks") or []:
             if hook.get("type") == "EMAHook":
                 hook["momentum"] = job["ema_momentum"]
+    epochs = cfg.train_cfg.max_epochs
     # no validation during training: pure training time, and no model selection on test
+    cfg.train_cfg.val_interval = epochs + 1
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.default_hooks.checkpoint = dict(type="CheckpointHook", interval=epochs, by_epoch=True, max_keep_ckpts=1,
                                         save_last=True)
@@ -127,24 +158,39 @@ def train_and_evaluate(job: dict) -> dict:
     runner.train()
     train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     iters = runner.iter
-    checkpoint = find_best_checkpoint(work_dir)
+    checkpoint = find_best_checkpoint(work_dir)  # what `tad train` reports (no validation: the last)
     t0 = time.perf_counter()
-    _, result = run_inference(cfg, checkpoint, split="test", out=str(work_dir / "test_predictions.json"),
-                              metrics_out=str(work_dir / "test_metrics.json"))
+    predictions, result = run_inference(cfg, checkpoint, split="test", out=str(work_dir / "test_predictions.json"),
+                                        metrics_out=str(work_dir / "test_metrics.json"), progress=False)
     infer_s = time.perf_counter() - t0
+    num_videos = max(1, len(predictions))
+    raw = _raw_weights_checkpoint(checkpoint, work_dir / "raw_weights.pth")
+    raw_map = None
+    if raw is not None:
+        _, raw_result = run_inference(cfg, raw, split="test", out=str(work_dir / "raw_predictions.json"),
+                                      progress=False)
+        raw_map = float(raw_result.average_mAP)
     thresholds = [float(t) for t in result.tiou_thresholds]
-    return dict(variant=job["variant"], epochs=epochs, iters=iters, params_m=params / 1e6, train_s=train_s,
-                train_cpu_s=train_cpu_s, infer_s=infer_s, average_mAP=float(result.average_mAP),
-                mAP={f"{t:.1f}": float(m) for t, m in zip(thresholds, result.mAP)})
+    ema = next((h for h in cfg.get("custom_hooks") or [] if h.get("type") == "EMAHook"), {})
+    recipe = dict(lr=cfg.optim_wrapper.optimizer.lr, epochs=epochs, warmup_epochs=cfg.get("warmup_epochs"),
+                  ema=f"{ema.get('ema_type')} momentum {ema.get('momentum')} gamma {ema.get('gamma', '-')}",
+                  batch=cfg.train_dataloader.batch_size)
+    return dict(variant=job["variant"], seed=job["seed"], epochs=epochs, iters=iters, params_m=params / 1e6,
+                train_s=train_s, train_cpu_s=train_cpu_s, infer_s=infer_s, infer_per_video_s=infer_s / num_videos,
+                videos=num_videos, average_mAP=float(result.average_mAP), raw_average_mAP=raw_map,
+                mAP={f"{t:.1f}": float(m) for t, m in zip(thresholds, result.mAP)}, recipe=recipe)
 
 
 # ------------------------------------------------------------------ driver side
 def ensure_heldout_set(data_dir: Path, ann: Path, feature_dim: int, max_videos: int | None, difficulty: str,
-                       seed: int, overrides: dict | None = None) -> tuple[Path, Path, int]:
+                       seed: int, overrides: dict | None = None, spatial_grid: int | None = None
+                       ) -> tuple[Path, Path, int]:
     """Generate (or reuse) the held-out store; returns (store, annotations, num_classes)."""
     from tad.synthetic_features import load_layout, make_synthetic_store, preset_config, select_videos
 
-    overrides = overrides or {}
+    overrides = dict(overrides or {})
+    if spatial_grid:
+        overrides["spatial_grid"] = spatial_grid
     extra = "".join(f"_{k}{v}" for k, v in sorted(overrides.items()))
     tag = f"heldout_{difficulty}{extra}_d{feature_dim}_n{max_videos or 'all'}_s{seed}"
     store, ann_out = data_dir / f"{tag}.h5", data_dir / f"{tag}.json"
@@ -170,60 +216,95 @@ def run_job(job: dict, log_path: Path) -> dict:
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
     tail = log_path.read_text().strip().splitlines()[-1:] or ["no output"]
-    return dict(variant=job["variant"], error=f"{tail[0]} (log: {log_path})")
+    return dict(variant=job["variant"], seed=job["seed"], error=f"{tail[0]} (log: {log_path})")
 
 
-def parse_variants(spec: str, default_epochs: int) -> list[tuple[str, int]]:
+def parse_variants(spec: str) -> list[str]:
     out = []
     for item in spec.split(","):
-        name, _, epochs = item.strip().partition(":")
+        name = item.strip()
         if name not in VARIANTS:
             raise click.BadParameter(f"unknown variant {name!r} (choose from {', '.join(VARIANTS)})")
-        out.append((name, int(epochs) if epochs else default_epochs))
+        out.append(name)
     return out
 
 
+def _fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+
+def print_summary(results: list[dict], seeds: list[int]) -> None:
+    print("\nsummary vs actionformer_like, same seed (mAP in points; ratios of training wall time and of "
+          "inference + post-processing per test video; targets: >= +1.0 avg mAP at <= 0.5x training time, "
+          "<= 0.25x inference)")
+    print(f"  {'variant':18s} {'seed':>4s} {'epochs':>6s} {'iters':>5s} {'avg mAP':>8s} {'delta':>7s} {'raw w.':>7s} "
+          f"{'mAP@0.5':>8s} {'train s':>8s} {'ratio':>6s} {'infer s/v':>9s} {'ratio':>6s}")
+    rows: dict[str, list[dict]] = {}
+    for r in results:
+        if "error" in r:
+            continue
+        ref = next((x for x in results if x.get("variant") == REFERENCE and x.get("seed") == r["seed"]
+                    and "error" not in x), None)
+        d = ratio = iratio = None
+        if ref:
+            d = 100 * (r["average_mAP"] - ref["average_mAP"])
+            ratio = r["train_s"] / ref["train_s"]
+            iratio = r["infer_per_video_s"] / ref["infer_per_video_s"]
+        rows.setdefault(r["variant"], []).append(dict(d=d, ratio=ratio, iratio=iratio, **r))
+        raw = None if r.get("raw_average_mAP") is None else 100 * r["raw_average_mAP"]
+        print(f"  {r['variant']:18s} {r['seed']:4d} {r['epochs']:6d} {r['iters']:5d} {100 * r['average_mAP']:8.2f} "
+              f"{_fmt(d, '+7.2f')} {_fmt(raw, '7.2f')} {100 * r['mAP']['0.5']:8.2f} {r['train_s']:8.0f} "
+              f"{_fmt(ratio, '6.2f')} {r['infer_per_video_s']:9.3f} {_fmt(iratio, '6.2f')}")
+    if len(seeds) > 1:
+        print(f"\nmean over seeds {','.join(map(str, seeds))}")
+        for name, rs in rows.items():
+            def mean(key):
+                vals = [x[key] for x in rs if x.get(key) is not None]
+                return sum(vals) / len(vals) if vals else None
+            print(f"  {name:18s} avg mAP {100 * mean('average_mAP'):6.2f}  delta {_fmt(mean('d'), '+6.2f')}  "
+                  f"raw weights {_fmt(None if mean('raw_average_mAP') is None else 100 * mean('raw_average_mAP'), '6.2f')}  "
+                  f"train time ratio {_fmt(mean('ratio'), '5.2f')}  inference ratio {_fmt(mean('iratio'), '5.2f')}")
+
+
 @click.command(help=__doc__)
-@click.option("--variants", default="stpt,stpt_refine,stpt_local,actionformer_like", show_default=True,
-              help="Comma-separated; NAME:EPOCHS sets a variant's own epoch count.")
-@click.option("--epochs", type=int, default=None, help="Epochs per variant [CPU: 24, --full: 35].")
-@click.option("--feature-dim", type=int, default=None, help="Synthetic feature size [CPU: 128, --full: 2048].")
-@click.option("--embed-dim", type=int, default=None, help="Detector width [CPU: 64, --full: config default 512].")
-@click.option("--max-videos", type=int, default=None, help="Videos per subset [CPU: 50, --full: all 200 + 212].")
-@click.option("--max-seq-len", type=int, default=None, help="Training crop length [CPU: 576, --full: 2304].")
-@click.option("--difficulty", type=click.Choice(["easy", "medium", "hard"]), default=None,
-              help="Synthetic set difficulty [CPU: easy, --full: medium].")
+@click.option("--variants", default="stpt,actionformer_like", show_default=True, help="Comma-separated.")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated data and training seeds.")
+@click.option("--epochs", type=int, default=None, help="Override every variant's epochs (NOT the shipped recipe).")
+@click.option("--feature-dim", type=int, default=128, show_default=True, help="Synthetic feature size.")
+@click.option("--embed-dim", type=int, default=64, show_default=True,
+              help="Detector width (0: the configs' 512).")
+@click.option("--max-videos", type=int, default=50, show_default=True, help="Videos per subset (0: all 200 + 212).")
+@click.option("--max-seq-len", type=int, default=576, show_default=True,
+              help="Training crop length (0: the configs' 2304).")
+@click.option("--difficulty", type=click.Choice(["easy", "medium", "hard"]), default="easy", show_default=True,
+              help="Synthetic set difficulty.")
 @click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE",
               help="Override a difficulty parameter of the synthetic set (e.g. noise=0.3), repeatable.")
-@click.option("--full", is_flag=True, help="Full THUMOS sizes (defaults in brackets after --full).")
-@click.option("--lr", type=float, default=None, help="Learning rate [CPU: 3e-3, --full: the configs' 1e-4].")
-@click.option("--ema-momentum", type=float, default=None, help="Override the EMA momentum (short CPU runs need a faster EMA).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Data and training seed.")
-@click.option("--amp", is_flag=True, help="bf16 autocast (CPU) / fp16 AMP (CUDA).")
+@click.option("--spatial-grid", type=int, default=None, help="Features keep a g x g grid (stpt_grid_* variants).")
+@click.option("--lr", type=float, default=None, help="Override every variant's lr (NOT the shipped recipe).")
+@click.option("--ema-momentum", type=float, default=None,
+              help="Override every variant's EMA momentum (NOT the shipped recipe).")
+@click.option("--amp", is_flag=True, help="bf16 autocast (CPU) / fp16 AMP (CUDA) for every variant.")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
 @click.option("--threads", type=int, default=0,
               help="torch threads per job (0: default). On a shared CPU, 1 avoids OpenMP oversubscription.")
 @click.option("--annotations", "ann", default=str(DEFAULT_ANN), show_default=True, type=click.Path(path_type=Path),
               help="Layout source: the real THUMOS14 annotations.")
-@click.option("--data-dir", default=str(REPO / "work_dirs" / "bench_synth"), show_default=True, type=click.Path(path_type=Path))
-@click.option("--work-dir", default=str(REPO / "work_dirs" / "bench_ablation"), show_default=True, type=click.Path(path_type=Path))
+@click.option("--data-dir", default=str(REPO / "work_dirs" / "bench_synth"), show_default=True,
+              type=click.Path(path_type=Path))
+@click.option("--work-dir", default=str(REPO / "work_dirs" / "bench_ablation"), show_default=True,
+              type=click.Path(path_type=Path))
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None)
 @click.option("--worker-json", default=None, hidden=True)
-def main(variants, epochs, feature_dim, embed_dim, max_videos, max_seq_len, difficulty, data_options, full, lr, ema_momentum, seed,
-         amp, device, threads, ann, data_dir, work_dir, json_out, worker_json):
+def main(variants, seeds, epochs, feature_dim, embed_dim, max_videos, max_seq_len, difficulty, data_options,
+         spatial_grid, lr, ema_momentum, amp, device, threads, ann, data_dir, work_dir, json_out, worker_json):
     if worker_json:
         print("RESULT " + json.dumps(train_and_evaluate(json.loads(worker_json))), flush=True)
         return
-    epochs = epochs or (35 if full else 24)
-    max_seq_len = max_seq_len or (2304 if full else 576)
-    difficulty = difficulty or ("medium" if full else "easy")
-    feature_dim = feature_dim or (2048 if full else 128)
-    embed_dim = embed_dim or (None if full else 64)
-    max_videos = max_videos or (None if full else 50)
-    lr = lr or (None if full else 3e-3)  # ~200 iterations instead of ActionFormer's ~3500 at 1e-4
-    if ema_momentum is None and not full:
-        ema_momentum = 0.05  # a few hundred iterations: 0.001 would leave the EMA near initialisation
-    plan = parse_variants(variants, epochs)
+    plan = parse_variants(variants)
+    seed_list = [int(x) for x in seeds.split(",")]
+    if any(v.startswith("stpt_grid") for v in plan) and not spatial_grid:
+        raise click.BadParameter("the stpt_grid_* variants need --spatial-grid", param_hint="--variants")
     data_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     overrides = {}
@@ -232,52 +313,43 @@ def main(variants, epochs, feature_dim, embed_dim, max_videos, max_seq_len, diff
         if not sep:
             raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--data-option")
         overrides[key.strip()] = float(value) if "." in value else int(value)
-    store, ann_file, num_classes = ensure_heldout_set(data_dir, ann, feature_dim, max_videos, difficulty, seed,
-                                                      overrides)
+    import platform
+
     import torch
 
-    print(f"detector_ablation: held-out THUMOS-shaped synthetic set ({difficulty}{', ' if overrides else ''}"
-          f"{', '.join(f'{k}={v}' for k, v in overrides.items())}), {feature_dim}-d features, "
-          f"{max_videos or 'all'} videos per subset (train: validation, test: test), max_seq_len {max_seq_len}, "
-          f"embed_dim {embed_dim or 'config default'}, lr {lr or 'config'}, EMA momentum {ema_momentum or 'config'}, "
-          f"amp {amp}, torch threads {threads or torch.get_num_threads()}, seed {seed}")
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if Path("/proc/cpuinfo").is_file() else platform.processor()
+    recipe_note = "shipped recipes" if not (epochs or lr or ema_momentum is not None or amp) else \
+        f"recipes OVERRIDDEN (epochs {epochs}, lr {lr}, EMA momentum {ema_momentum}, amp {amp}): NOT the shipped recipe"
+    print(f"detector_ablation: held-out THUMOS-shaped synthetic set ({difficulty}"
+          f"{''.join(f', {k}={v}' for k, v in overrides.items())}), {feature_dim}-d features"
+          f"{f', {spatial_grid}x{spatial_grid} grid' if spatial_grid else ''}, "
+          f"{max_videos or 'all'} videos per subset (train: validation, test: test), training crops "
+          f"{max_seq_len or 'config (2304)'}, embed_dim {embed_dim or 'config (512)'}; {recipe_note}; "
+          f"torch threads {threads or torch.get_num_threads()}, CPU {cpu} ({os.cpu_count()} cores, shared)")
     results = []
-    for name, variant_epochs in plan:
-        job = dict(variant=name, epochs=variant_epochs, store=str(store), ann_file=str(ann_file),
-                   feature_dim=feature_dim, num_classes=num_classes, embed_dim=embed_dim, max_seq_len=max_seq_len,
-                   lr=lr, ema_momentum=ema_momentum, seed=seed, amp=amp, device=device, threads=threads,
-                   work_dir=str(work_dir / f"{name}_e{variant_epochs}"))
-        res = run_job(job, work_dir / f"{name}_e{variant_epochs}.log")
-        results.append(res)
-        if "error" in res:
-            print(f"  {name:18s} ERROR: {res['error']}")
-        else:
-            print(f"  {name:18s} {res['epochs']:3d} epochs ({res['iters']} iters), {res['params_m']:.2f} M params: "
-                  f"avg mAP {100 * res['average_mAP']:.2f}  mAP@0.5 {100 * res['mAP'].get('0.5', float('nan')):.2f}  "
-                  f"train {res['train_s']:.0f} s (CPU {res['train_cpu_s']:.0f} s)  inference {res['infer_s']:.0f} s")
-        sys.stdout.flush()
-
-    ref = next((r for r in results if r["variant"] == REFERENCE and "error" not in r), None)
-    ref_epochs = f" ({ref['epochs']} epochs)" if ref else ""
-    print(f"\nsummary (vs {REFERENCE}{ref_epochs}: mAP delta in points, "
-          f"training time ratio, wall and process CPU time; target: >= +1.0 points at <= 0.5x time)")
-    print(f"  {'variant':18s} {'epochs':>6s} {'avg mAP':>8s} {'delta':>7s} {'mAP@0.5':>8s} {'delta':>7s} "
-          f"{'train s':>8s} {'ratio':>6s} {'CPU s':>7s} {'ratio':>6s}")
-    for r in results:
-        if "error" in r:
-            continue
-        d_avg = d_50 = ratio = cpu_ratio = None
-        if ref:
-            d_avg = 100 * (r["average_mAP"] - ref["average_mAP"])
-            d_50 = 100 * (r["mAP"]["0.5"] - ref["mAP"]["0.5"])
-            ratio = r["train_s"] / ref["train_s"]
-            cpu_ratio = r["train_cpu_s"] / ref["train_cpu_s"]
-
-        def fmt(v, spec):
-            return "n/a" if v is None else format(v, spec)
-        print(f"  {r['variant']:18s} {r['epochs']:6d} {100 * r['average_mAP']:8.2f} {fmt(d_avg, '+7.2f')} "
-              f"{100 * r['mAP']['0.5']:8.2f} {fmt(d_50, '+7.2f')} {r['train_s']:8.0f} {fmt(ratio, '6.2f')} "
-              f"{r['train_cpu_s']:7.0f} {fmt(cpu_ratio, '6.2f')}")
+    for seed in seed_list:
+        store, ann_file, num_classes = ensure_heldout_set(data_dir, ann, feature_dim, max_videos or None, difficulty,
+                                                          seed, overrides, spatial_grid)
+        for name in plan:
+            job = dict(variant=name, epochs=epochs, store=str(store), ann_file=str(ann_file),
+                       feature_dim=feature_dim, num_classes=num_classes, embed_dim=embed_dim or None,
+                       max_seq_len=max_seq_len or None, lr=lr, ema_momentum=ema_momentum, seed=seed, amp=amp,
+                       device=device, threads=threads, spatial_grid=spatial_grid,
+                       work_dir=str(work_dir / f"{name}_s{seed}"))
+            res = run_job(job, work_dir / f"{name}_s{seed}.log")
+            results.append(res)
+            if "error" in res:
+                print(f"  {name:18s} seed {seed} ERROR: {res['error']}")
+            else:
+                raw = res.get("raw_average_mAP")
+                print(f"  {name:18s} seed {seed}: {res['epochs']} epochs ({res['iters']} iters, {res['recipe']}), "
+                      f"{res['params_m']:.2f} M params: avg mAP {100 * res['average_mAP']:.2f} (raw weights "
+                      f"{'n/a' if raw is None else f'{100 * raw:.2f}'})  mAP@0.5 {100 * res['mAP']['0.5']:.2f}  "
+                      f"train {res['train_s']:.0f} s (CPU {res['train_cpu_s']:.0f} s)  inference+post "
+                      f"{res['infer_per_video_s']:.3f} s/video ({res['videos']} videos)")
+            sys.stdout.flush()
+    print_summary(results, seed_list)
     if json_out:
         Path(json_out).write_text(json.dumps(dict(results=results, feature_dim=feature_dim, embed_dim=embed_dim,
                                                   max_videos=max_videos, difficulty=difficulty), indent=1))

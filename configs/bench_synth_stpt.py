@@ -1,11 +1,13 @@
-# STPT on the THUMOS-shaped synthetic held-out set made by bench/make_synthetic_thumos.py
-# (the config bench/detector_ablation.py trains; its CPU-sized defaults are set there):
+# STPT exactly as `tad train thumos14_stpt_i3d.py` ships it (model, schedule, runtime with the EMA
+# warm-up), on the THUMOS-shaped synthetic held-out set made by bench/make_synthetic_thumos.py
+# (bench/detector_ablation.py trains it; see there for the CPU-sized widths it sets):
 #   python bench/make_synthetic_thumos.py --holdout --feature-dim 256 --max-videos 60 \
 #       -o work_dirs/bench_synth/heldout.h5
 #   tad train bench_synth_stpt.py --cfg-options feature_store=work_dirs/bench_synth/heldout.h5 \
 #       ann_file=work_dirs/bench_synth/heldout.json model.in_channels=256
 _base_ = [
     './_base_/models/stpt.py',
+    './_base_/schedules/adamw_cosine_35e.py',
     './_base_/bench_synth.py',
 ]
 

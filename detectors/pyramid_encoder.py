@@ -9,7 +9,11 @@ Layout (6 levels for THUMOS, strides 1, 2, 4, ..., 32 in input grid steps):
 
 ``attention='mixed'`` (STPT): levels < ``num_local_levels`` use local window attention,
 coarser levels global attention. ``attention='local'`` (ActionFormer-like): local
-everywhere. Spatial tokens live in the first ``spatial_levels`` levels only; after that
+everywhere. The token mixer of each kind is a config entry: ``local_mixer`` (default
+``LocalWindowAttention``) and ``global_mixer`` (default ``GlobalAttention``); e.g.
+``local_mixer=dict(type='SGPMixer')`` (TriDet) or ``dict(type='DynamicAggregation')``
+(DyFADet). ``pool_only_from=L`` makes levels >= L pure masked max-pooling, no blocks
+(TemporalMaxer's cheap coarse levels). Spatial tokens live in the first ``spatial_levels`` levels only; after that
 space is pooled away and the coarse stages run on (B, T_l, D).
 
 The feature of level l at index i sits at input grid position ``i * 2**l``.
@@ -68,7 +72,35 @@ class PyramidEncoder(nn.Module):
                  num_local_levels: int = 3, stem_blocks: int = 2, blocks_per_level: int = 1,
                  embed_convs: int = 2, embed_kernel: int = 3, spatial_grid: int | None = None,
                  spatial_levels: int = 1, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 drop_path: float = 0.1, conv_pe: bool = True, input_dropout: float = 0.0):
+                 drop_path: float = 0.1, conv_pe: bool = True, input_dropout: float = 0.0,
+                 local_mixer: dict | None = None, global_mixer: dict | None = None,
+                 pool_only_from: int | None = None):
+        """
+        Args:
+            in_channels: input feature channels C.
+            embed_dim: token width D.
+            num_levels: pyramid levels (strides 1, 2, ..., 2**(num_levels-1)), default 6.
+            num_heads: attention heads, default 4.
+            window_size: local attention window in steps of the level, default 19 (t-9 .. t+9).
+            attention: 'mixed' (local below ``num_local_levels``, global above), 'local' or 'global'.
+            num_local_levels: levels with local mixing under 'mixed', default 3 (strides 1, 2, 4).
+            stem_blocks: blocks at level 0, default 2.
+            blocks_per_level: blocks after each halving (masked max-pool k=3 s=2), default 1.
+            embed_convs: input projection conv(k) + LN + ReLU layers, per spatial location, default 2.
+            embed_kernel: their temporal kernel, default 3.
+            spatial_grid: g when inputs keep a g x g grid (g*g tokens per step), else None.
+            spatial_levels: levels that keep spatial tokens before space is pooled away (learned
+                attention pooling), default 1; ignored without a grid.
+            mlp_ratio: MLP hidden = mlp_ratio * D, default 4.
+            dropout: dropout in mixer projections and MLPs, default 0.
+            drop_path: stochastic depth on every residual branch, default 0.1.
+            conv_pe: depthwise temporal conv before each mixer (positional signal), default True.
+            input_dropout: dropout on the input features, default 0.
+            local_mixer: config of the local token mixer, default
+                ``dict(type='LocalWindowAttention', window_size=window_size)``.
+            global_mixer: config of the global token mixer, default ``dict(type='GlobalAttention')``.
+            pool_only_from: levels >= this are max-pooling only (no blocks); None: every level has blocks.
+        """
         super().__init__()
         if attention not in ("mixed", "local", "global"):
             raise ValueError(f"attention must be 'mixed', 'local' or 'global', got {attention!r}")
@@ -90,15 +122,21 @@ class PyramidEncoder(nn.Module):
         self.spatial_pos = (nn.Parameter(torch.zeros(spatial_grid * spatial_grid, embed_dim))
                             if spatial_grid else None)
 
+        local_cfg = dict(local_mixer or dict(type="LocalWindowAttention"))
+        if local_cfg["type"] == "LocalWindowAttention":
+            local_cfg.setdefault("window_size", window_size)
+        global_cfg = dict(global_mixer or dict(type="GlobalAttention"))
+
         def make_block(level: int) -> TransformerBlock:
             local = attention == "local" or (attention == "mixed" and level < num_local_levels)
-            attn = (dict(type="LocalWindowAttention", window_size=window_size) if local
-                    else dict(type="GlobalAttention"))
+            attn = dict(local_cfg if local else global_cfg)
             return TransformerBlock(embed_dim, num_heads, attn, mlp_ratio, dropout, drop_path, conv_pe)
 
         self.levels = nn.ModuleList()
         for level in range(num_levels):
             count = stem_blocks if level == 0 else blocks_per_level
+            if pool_only_from is not None and level >= max(1, pool_only_from):
+                count = 0  # TemporalMaxer: the coarse level is the max-pool of the finer one
             self.levels.append(nn.ModuleList(make_block(level) for _ in range(count)))
         self.spatial_pools = nn.ModuleList(SpatialAttentionPool(embed_dim) for _ in range(self.spatial_levels))
         self.level_norms = nn.ModuleList(nn.LayerNorm(embed_dim) for _ in range(num_levels))

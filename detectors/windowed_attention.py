@@ -4,7 +4,8 @@ Every query at time ``t`` attends to the valid keys at times ``t - w//2 .. t + w
 spatial tokens of those steps when the input carries space). Time is padded to a multiple
 of the block length ``w`` and split into blocks; each query block attends to the keys of
 itself and its two neighbour blocks (3w steps), with a band mask cutting that down to the
-exact window. Intermediate tensors are (B, H, T/w, w*S, 3w*S): memory and compute grow
+exact window; the blocks go through the fused
+``F.scaled_dot_product_attention``. Intermediate tensors are (B, H, T/w, w*S, 3w*S): memory and compute grow
 linearly in T, never as a full T x T score matrix.
 """
 from __future__ import annotations
@@ -56,13 +57,13 @@ def blocked_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     allowed = allowed[:, :, :, None, :, None].expand(b, num_blocks, w, s, span, s)
     allowed = allowed.reshape(b, 1, num_blocks, w * s, span * s)
 
-    scores = torch.matmul(q, k.transpose(-1, -2)) * (d ** -0.5)  # (B, H, nb, w*S, span*S)
-    scores = scores.float().masked_fill(~allowed, float("-inf"))
-    attn = torch.softmax(scores, dim=-1)
-    attn = torch.nan_to_num(attn, nan=0.0).to(v.dtype)  # rows without any valid key
-    if dropout_p > 0 and training:
-        attn = F.dropout(attn, p=dropout_p)
-    out = torch.matmul(attn, v)  # (B, H, nb, w*S, d)
+    # rows without any valid key (padded queries) would be NaN: let them see the whole span, zero them after
+    has_key = allowed.any(dim=-1, keepdim=True)  # (B, 1, nb, w*S, 1)
+    allowed = allowed | ~has_key
+    # fused kernel, in the inputs' dtype (no float32 up-cast of the score tensor)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                         dropout_p=dropout_p if training else 0.0)  # (B, H, nb, w*S, d)
+    out = out * has_key.to(out.dtype)
     out = out.reshape(b, h, num_blocks * w, s, d)
     return out[:, :, :t]
 

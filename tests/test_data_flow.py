@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-GLUE = ["tad.datasets", "tad.engine", "tad.cli", "tad.demo"]
+GLUE = ["tad.datasets", "tad.engine", "tad.cli", "tad.demo", "tad.apis"]
 FORBIDDEN = {
     "features": ["tad.detectors", "tad.eval", *GLUE],
     "detectors": ["tad.features", "tad.eval", *GLUE],
@@ -31,5 +31,16 @@ def test_no_package_imports_upstream():
         for path in files:
             for name in _imports(path):
                 if any(name == b or name.startswith(b + ".") for b in banned):
+                    violations.append(f"{path.relative_to(REPO)} imports {name}")
+    assert violations == []
+
+
+def test_library_layers_do_not_import_the_cli():
+    """The demo and tad.apis call library code; only tad/cli/*.py may import tad.cli."""
+    violations = []
+    for folder in ("tad/apis", "tad/demo"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for name in _imports(path):
+                if name == "tad.cli" or name.startswith("tad.cli."):
                     violations.append(f"{path.relative_to(REPO)} imports {name}")
     assert violations == []

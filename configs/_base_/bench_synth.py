@@ -1,8 +1,7 @@
-# Data, schedule and runtime shared by the bench_synth_* configs: the THUMOS-shaped synthetic
+# Data and runtime shared by the bench_synth_* configs (each names its own schedule): the THUMOS-shaped synthetic
 # held-out set made by bench/make_synthetic_thumos.py. The model comes from each config.
 _base_ = [
     './datasets/thumos14_features.py',
-    './schedules/adamw_cosine_35e.py',
     './default_runtime.py',
 ]
 

@@ -13,12 +13,21 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 
-# Exponential moving average of the weights (ActionFormer: decay 0.999 = momentum 0.001).
-# Validation and saved checkpoints use the EMA weights: a checkpoint's `state_dict` holds
-# them (mmengine swaps them in when saving), so `tad eval`/`tad detect` evaluate the EMA.
+# Exponential moving average of the weights, with a warm-up so it never lags on small data.
+# averaged = (1 - m) * averaged + m * weights after every iteration, with
+#   m_t = max(momentum, gamma / (gamma + t))     (mmengine MomentumAnnealingEMA; t = EMA updates so far)
+# i.e. decay_t = min(0.999, t / (10 + t)): the EMA starts as a copy of the weights and averages
+# over roughly the last t / 10 iterations until t = 9,990, then settles at ActionFormer's 0.999.
+# Without the warm-up a 1,050-iteration run (60 THUMOS videos, 35 epochs, batch 2) still held
+# 0.999^1050 = 35 % of the random initial weights, and its exported EMA scored 14.7 average mAP
+# against 21.4 for the raw weights. Validation and saved checkpoints use the EMA weights: a
+# checkpoint's `state_dict` holds them (mmengine swaps them in when saving), so `tad eval` /
+# `tad detect` evaluate the EMA. LeanCheckpointHook keeps optimizer state only in the newest
+# step checkpoint (the one `tad train --resume` continues); older ones keep weights + EMA.
 custom_hooks = [
-    dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.001,
+    dict(type='EMAHook', ema_type='MomentumAnnealingEMA', momentum=0.001, gamma=10,
          update_buffers=True, priority='ABOVE_NORMAL'),
+    dict(type='LeanCheckpointHook'),
 ]
 
 env_cfg = dict(

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("tad.cli.train", "train", "Train a detector from a config (mmengine Runner)."),
     "eval": ("tad.cli.eval", "eval_", "Run a trained detector on a split, export predictions, print mAP."),
     "detect": ("tad.cli.detect", "detect", "Detect actions in raw videos: extract, then run a trained detector."),
+    "stream": ("tad.cli.stream", "stream", "Detect actions online in a live or growing video, as it plays (causal detector)."),
     "score": ("tad.cli.score", "score", "Score ActivityNet-style predictions against annotations (mAP at tIoU)."),
     "visualize": ("tad.cli.visualize", "visualize", "Draw ground truth and predicted segments of a video as a PNG."),
     "convert-annotations": ("tad.cli.convert_annotations", "convert_annotations", "Convert CSV / EPIC-Kitchens-100 / ActivityNet / Multi-THUMOS annotations to tad's JSON."),

@@ -24,6 +24,7 @@ from tad.errors import TadInputError
     Examples:
       tad demo                          # 24 videos into ./tad_demo
       tad demo --workdir /tmp/demo --videos 12 --seed 1
+      tad demo --stream                 # then stream one Test video through the causal detector
     \b
     Then look at:
       tad_demo/timelines/*.png          # ground truth vs detections
@@ -43,11 +44,15 @@ from tad.errors import TadInputError
 @click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
               help="torch threads for extraction and training (0: torch's default). One is fastest for this "
                    "small model, especially when other jobs share the CPU.")
-def demo(workdir: Path, videos: int, seed: int, epochs: int | None, workers: int, threads: int) -> None:
+@click.option("--stream", "stream", is_flag=True,
+              help="End by training the causal detector and streaming one Test video at real time "
+                   "(`tad stream`), printing its events as they come.")
+def demo(workdir: Path, videos: int, seed: int, epochs: int | None, workers: int, threads: int,
+         stream: bool) -> None:
     from tad.demo.pipeline import run_demo
 
     try:
         run_demo(workdir, videos=videos, seed=seed, epochs=epochs, workers=workers, threads=threads or None,
-                 echo=click.echo)
+                 echo=click.echo, stream=stream)
     except TadInputError as exc:
         fail(exc)

@@ -1,101 +1,11 @@
-"""`tad detect`: raw videos -> action segments (extract features, then run a detector)."""
+"""`tad detect`: raw videos -> action segments (flags and output; the work is ``tad.apis.detect.run_detect``)."""
 from __future__ import annotations
-
-import tempfile
-from pathlib import Path
 
 import click
 
+from tad.apis.detect import run_detect
 from tad.cli.errors import EXIT_PARTIAL, fail
 from tad.errors import TadInputError
-
-
-def _root_dir(paths: list[Path]) -> Path:
-    """The deepest folder holding every video; video ids are paths relative to it."""
-    import os
-
-    parents = [str(p.resolve().parent) for p in paths]
-    return Path(os.path.commonpath(parents))
-
-
-def _class_names(cfg, ckpt_classes):
-    if ckpt_classes:
-        return list(ckpt_classes)
-    if cfg.get("classes"):
-        return list(cfg.classes)
-    ann_file = cfg.get("ann_file")
-    if ann_file and Path(ann_file).is_file():
-        from tad.eval.annotations import load_annotations
-
-        return list(load_annotations(ann_file).classes)
-    raise TadInputError(cfg.filename or "config", "class names unknown: the checkpoint has none, and neither "
-                        "cfg.classes nor ann_file gives them (set --cfg-options classes=\"['a','b']\")")
-
-
-def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init=False, out="preds.json",
-               features_out=None, cfg_options=(), device=None, batch_size=8, workers=2, progress=True,
-               trust_checkpoint=False, classifier_scores=None, classifier_top_k=None):
-    """The whole of `tad detect`; returns (predictions, extraction summary)."""
-    from tad.engine.inference import build_test_dataset, fuse_classifier_scores, load_detector, predict_dataset
-    from tad.engine.runner import load_config, select_device
-    from tad.eval.results import write_predictions
-    from tad.features.extract import OPTION_FLAGS, ExtractOptions, check_options, extract_videos
-    from tad.output_guard import refuse_output_over_inputs
-
-    paths = [Path(v) for v in videos]
-    refuse_output_over_inputs(
-        {"-o": out, "--features-out": features_out},
-        {"VIDEOS": paths, "--config": config, "--checkpoint": checkpoint, "--backbone-checkpoint": backbone_checkpoint,
-         "--classifier-scores": classifier_scores})
-    cfg = load_config(config, list(cfg_options))
-    extract_cfg = cfg.get("extract")
-    if not extract_cfg:
-        raise TadInputError(cfg.filename or config, "the config has no extract=dict(...) (its features were not "
-                            "made by `tad extract`), so `tad detect` cannot compute them")
-    for p in paths:
-        if not p.is_file():
-            raise TadInputError(p, "video not found")
-    if backbone_checkpoint is None and not random_init:
-        raise TadInputError("--backbone-checkpoint", "no backbone checkpoint given; pass --backbone-checkpoint CKPT, "
-                            "or --random-init to extract with untrained (seeded) weights")
-    device = select_device(device)
-    model, ckpt_classes = load_detector(cfg, checkpoint, device, trust_checkpoint=trust_checkpoint)
-    classes = _class_names(cfg, ckpt_classes)
-
-    with tempfile.TemporaryDirectory(prefix="tad_detect_") as tmp:
-        store_path = Path(features_out) if features_out else Path(tmp) / "features.h5"
-        options = dict(extract_cfg)
-        options.update(checkpoint=backbone_checkpoint, random_init=random_init, device=device,
-                       batch_size=batch_size, workers=workers)
-        try:
-            opts = ExtractOptions(**options)
-        except TypeError as exc:
-            raise TadInputError(cfg.filename or config, f"bad extract=dict(...) in the config: {exc}") from exc
-        try:
-            check_options(opts)
-        except TadInputError as exc:  # name the config key when the value came from the config
-            key = {flag: key for key, flag in OPTION_FLAGS.items()}.get(exc.path)
-            if key in extract_cfg and key not in ("batch_size", "workers"):
-                raise TadInputError(cfg.filename or config, f"extract.{key}: {exc.problem}") from None
-            raise
-        summary = extract_videos([str(p) for p in paths], str(_root_dir(paths)), str(store_path), opts,
-                                 progress=progress)
-        if not summary.done and not summary.skipped:  # name the video(s), not the temporary store
-            if len(summary.failed) == 1:
-                path, reason = next(iter(summary.failed.items()))
-                raise TadInputError(path, reason)
-            raise TadInputError("VIDEOS", f"none of the {len(paths)} videos could be read (listed above)")
-        dataset = build_test_dataset(cfg, subset=None, classes=classes, ann_file=None,
-                                     feature_store=str(store_path))
-        predictions = predict_dataset(model, dataset, dataset.classes, batch_size=1, num_workers=0,
-                                      progress=progress)
-    predictions, notes = fuse_classifier_scores(cfg, predictions, classifier_scores, classifier_top_k,
-                                                bool(getattr(dataset, "class_agnostic", False)))
-    for note in notes:
-        click.echo(f"warning: {note}", err=True)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    write_predictions(out, predictions)
-    return predictions, summary
 
 
 @click.command(
@@ -103,7 +13,7 @@ def run_detect(config, videos, checkpoint, backbone_checkpoint=None, random_init
     help="""Detect actions in raw videos with a trained detector.
 
     Extracts features with the backbone settings recorded in the config's extract=dict(...)
-    (to a temporary store, or --features-out), runs the detector, and writes the segments
+    (in memory; --features-out also keeps them in an HDF5 store), runs the detector, and writes the segments
     of every video as ActivityNet-style JSON (video id = file path relative to the videos'
     common folder, without extension). Class names come from the checkpoint.
 
@@ -151,7 +61,8 @@ def detect(videos, config, checkpoint, backbone_checkpoint, random_init, out, fe
         predictions, summary = run_detect(config, videos, checkpoint, backbone_checkpoint, random_init, out,
                                           features_out, cfg_options, device, batch_size, workers,
                                           trust_checkpoint=trust_checkpoint, classifier_scores=classifier_scores,
-                                          classifier_top_k=classifier_top_k)
+                                          classifier_top_k=classifier_top_k,
+                                          warn=lambda note: click.echo(f"warning: {note}", err=True))
     except (TadInputError, FileNotFoundError) as exc:
         fail(exc)
     num = sum(len(v) for v in predictions.values())

@@ -34,6 +34,8 @@ class DemoResult:
     average_mAP: float
     mAP: dict[str, float]
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    stream_events: Path | None = None  # with --stream: the streamed video's events (JSON lines)
+    stream_predictions: Path | None = None
 
     @property
     def total_seconds(self) -> float:
@@ -76,7 +78,7 @@ def extract_options(cfg, workers: int = 1):
 
 def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, epochs: int | None = None,
              workers: int = 1, threads: int | None = 1, echo=print, progress: bool = True,
-             video_kwargs: dict | None = None) -> DemoResult:
+             video_kwargs: dict | None = None, stream: bool = False, realtime: bool = True) -> DemoResult:
     """Run the whole demo in ``workdir``; returns where everything went and the scores.
 
     ``videos``: how many synthetic videos (40% form the Test subset); ``epochs``
@@ -85,6 +87,9 @@ def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, 
     thread is about as fast as two on an idle 2-core machine and many times faster
     when the cores are shared (OpenMP threads then wait on each other).
     ``video_kwargs`` go to :func:`tad.demo.render.plan_video` (e.g. shorter videos in tests).
+    ``stream``: then train the causal detector (``configs/demo_stpt_causal.py``) on the same
+    store and run ``tad stream``'s code on the first Test video (at its own frame rate when
+    ``realtime``), printing its events as they come.
     """
     import torch
 
@@ -153,7 +158,7 @@ def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, 
     echo(result.format_table())
 
     # 5. Visualize ---------------------------------------------------------------------
-    from tad.cli.visualize import render_timelines
+    from tad.apis.timelines import render_timelines
 
     _stage("draw timelines", echo)
     t0 = time.perf_counter()
@@ -167,7 +172,64 @@ def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, 
                       predictions_path, metrics_path, list(timelines), float(result.average_mAP), maps, seconds)
     (workdir / "demo_summary.json").write_text(json.dumps(demo.to_dict(), indent=1))
     _print_summary(demo, echo)
+    if stream:
+        stream_video = _first_video(dataset.video_dir, dataset.subset_ids("Test")[0])
+        demo.stream_events, demo.stream_predictions = stream_demo_video(
+            workdir, cfg_options, stream_video, seed=seed, epochs=epochs, realtime=realtime, echo=echo,
+            seconds=demo.stage_seconds)
+        (workdir / "demo_summary.json").write_text(json.dumps(demo.to_dict(), indent=1))
     return demo
+
+
+def _first_video(video_dir: Path, video_id: str) -> Path:
+    found = sorted(Path(video_dir).glob(f"{video_id}.*"))
+    if not found:
+        raise TadInputError(video_dir, f"no video file for {video_id!r}")
+    return found[0]
+
+
+def demo_causal_config_path() -> Path:
+    """The shipped ``configs/demo_stpt_causal.py``."""
+    return demo_config_path().with_name("demo_stpt_causal.py")
+
+
+def stream_demo_video(workdir: Path, cfg_options: dict, video: Path, seed: int = 0, epochs: int | None = None,
+                      realtime: bool = True, echo=print, seconds: dict | None = None,
+                      threshold: float = 0.3, max_latency: float = 2.0) -> tuple[Path, Path]:
+    """Train the causal demo detector on the demo store, then stream ``video`` through it.
+
+    Returns (events JSON lines, stream predictions JSON), both in ``workdir``.
+    """
+    from tad.apis.stream import run_stream
+    from tad.engine.runner import build_runner, find_best_checkpoint, load_config
+
+    seconds = seconds if seconds is not None else {}
+    cfg = load_config(demo_causal_config_path(), cfg_options=cfg_options)
+    if epochs is not None:
+        _set_epochs(cfg, epochs)
+    _stage("train the causal STPT detector (configs/demo_stpt_causal.py)", echo)
+    t0 = time.perf_counter()
+    train_dir = workdir / "train_causal"
+    if train_dir.exists():
+        shutil.rmtree(train_dir)
+    runner = build_runner(cfg, work_dir=str(train_dir), seed=seed)
+    runner.train()
+    checkpoint = find_best_checkpoint(train_dir)
+    seconds["train_causal"] = time.perf_counter() - t0
+    echo(f"best checkpoint: {checkpoint}")
+
+    _stage(f"stream {video.name}" + (" at real time" if realtime else ""), echo)
+    t0 = time.perf_counter()
+    events, preds = workdir / "stream_events.jsonl", workdir / "stream_predictions.json"
+    result = run_stream(str(video), demo_causal_config_path(), checkpoint, random_init=True, realtime=realtime,
+                        max_latency=max_latency, threshold=threshold, events_out=events, preds_out=preds,
+                        cfg_options=[f"{k}={v}" for k, v in cfg_options.items()], device="cpu", echo=echo)
+    seconds["stream"] = time.perf_counter() - t0
+    echo(f"{result.video_seconds:.1f} s of video in {result.wall_seconds:.1f} s ({result.fps:.0f} frames/s): "
+         f"{len(result.events)} events -> {events}; {len(result.segments)} segments -> {preds}")
+    if result.end_reason:
+        echo(f"warning: {video}: {result.end_reason}")
+    return events, preds
 
 
 def _set_epochs(cfg, epochs: int) -> None:

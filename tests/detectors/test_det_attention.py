@@ -65,18 +65,20 @@ def test_spatial_tokens_shape():
 
 
 def _score_elements(monkeypatch, t, s=1, window=19):
+    """Size of the largest score matrix the blocked attention asks the fused kernel for."""
+    import tad.detectors.windowed_attention as wa
+
     sizes = []
-    real_matmul = torch.matmul
+    real_sdpa = wa.F.scaled_dot_product_attention
 
-    def recording_matmul(a, b):
-        out = real_matmul(a, b)
-        sizes.append(out.numel())
-        return out
+    def recording_sdpa(q, k, v, **kwargs):
+        sizes.append(q.shape[:-1].numel() * k.shape[-2])  # (..., L, d) x (..., S, d) -> (..., L, S) scores
+        return real_sdpa(q, k, v, **kwargs)
 
-    monkeypatch.setattr(torch, "matmul", recording_matmul)
+    monkeypatch.setattr(wa.F, "scaled_dot_product_attention", recording_sdpa)
     q = k = v = torch.zeros(1, 1, t, s, 4)
     blocked_window_attention(q, k, v, torch.ones(1, t, dtype=torch.bool), window)
-    monkeypatch.setattr(torch, "matmul", real_matmul)
+    monkeypatch.setattr(wa.F, "scaled_dot_product_attention", real_sdpa)
     return max(sizes)
 
 

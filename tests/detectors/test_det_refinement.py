@@ -18,7 +18,7 @@ def one_thread():
 
 
 def build(**overrides):
-    cfg = dict(type="STPTDetector", in_channels=C, num_classes=K, embed_dim=16, max_seq_len=64,
+    cfg = dict(type="STPTDetector", refine=True, in_channels=C, num_classes=K, embed_dim=16, max_seq_len=64,
                encoder=dict(num_levels=4, num_heads=2, window_size=5, num_local_levels=2, drop_path=0.0),
                assigner=dict(regression_ranges=[(0, 4), (4, 8), (8, 16), (16, 10000)]),
                refinement=dict(hidden_dim=8), train_cfg=dict(loss_normalizer_momentum=0.0))

@@ -23,7 +23,7 @@ def build(**overrides):
     cfg = dict(type="STPTDetector", in_channels=C, num_classes=K, embed_dim=32, max_seq_len=64,
                encoder=dict(num_levels=4, num_heads=2, window_size=5, num_local_levels=2, drop_path=0.0),
                assigner=dict(regression_ranges=[(0, 4), (4, 8), (8, 16), (16, 10000)]),
-               refinement=dict(hidden_dim=16))
+               refine=True, refinement=dict(hidden_dim=16))
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):
             cfg[key] = {**cfg[key], **value}

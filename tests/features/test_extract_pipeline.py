@@ -126,9 +126,9 @@ def _hanging_open_video(real_open):
 
 
 def test_hung_decoder_is_killed_after_timeout(tmp_path, monkeypatch):
-    import tad.features.extract as extract_mod
+    import tad.features.decode_tasks as decode_mod  # where each worker opens its video
 
-    monkeypatch.setattr(extract_mod, "open_video", _hanging_open_video(extract_mod.open_video))
+    monkeypatch.setattr(decode_mod, "open_video", _hanging_open_video(decode_mod.open_video))
     root = tmp_path / "h"
     root.mkdir()
     make_video(root / "a.mp4", num_frames=20)

@@ -1,0 +1,202 @@
+"""From the per-step outputs of the continual detector to online events and segments.
+
+``OnlineSegmentTracker.update(points, step_time)`` takes the pyramid points produced at
+one input step (``ContinualSTPT.step``; batch of one) and the centre time of that step,
+and returns the events it triggers:
+
+* ``start`` -- class c is running: its probability at the newest points reached
+  ``threshold`` while it was not running; the event carries the predicted start time.
+  A class stops running after ``off_steps`` steps below ``threshold / 2``.
+* ``segment`` -- a candidate segment is final. Every point gives, per class with
+  probability above ``pre_thresh``, a candidate [start, end] (predicted from the point;
+  the end may lie in the future). A candidate is *due* once the stream has passed its end
+  and its class stopped running, or at the latest ``max_latency`` seconds after its end.
+  Due candidates go through an incremental Gaussian Soft-NMS (per class): each is decayed
+  by the already final segments and the still open, higher-scoring candidates it
+  overlaps, and by the due ones ranked above it; survivors above ``min_score`` are final.
+  ``segment`` events are returned for final segments scoring ``>= threshold``; every
+  final segment goes to ``segments()`` (the ActivityNet result of the stream).
+* ``activity`` -- after each update: (K,) per-class probability at the newest points
+  (the per-frame online action detection score).
+
+Work per step is bounded: open candidates live at most until ``max_latency`` after their
+end, and only the ``keep_final`` most recent final segments per class act as suppressors.
+Grid positions map to seconds through the step times seen so far (linear between steps,
+extrapolated by the last step into the future).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["OnlineSegmentTracker", "Candidate"]
+
+
+@dataclass
+class Candidate:
+    label: int
+    start: float
+    end: float
+    score: float
+    born: float  # video time the candidate appeared
+
+
+@dataclass
+class _ClassState:
+    running: bool = False
+    below: int = 0
+    open: list = field(default_factory=list)  # [Candidate]
+    final: deque = field(default_factory=deque)  # recent final (start, end, score)
+
+
+class OnlineSegmentTracker:
+    """See the module docstring.
+
+    Args:
+        classes: class names, in model order.
+        threshold: probability that starts a class, and minimum score of a ``segment`` event.
+        max_latency: seconds after a candidate's end by which it is final at the latest.
+        pre_thresh: minimum class probability of a candidate (as the offline ``pre_nms_thresh``).
+        nms_sigma: Gaussian Soft-NMS: score *= exp(-IoU^2 / sigma).
+        min_score: candidates decayed below this are dropped.
+        min_length: minimum candidate length, seconds.
+        off_steps: steps below ``threshold / 2`` before a class stops running.
+        keep_final: recent final segments per class kept as suppressors.
+        max_open: open candidates kept per class (the best ones).
+    """
+
+    def __init__(self, classes, threshold: float = 0.3, max_latency: float = 2.0, pre_thresh: float = 0.001,
+                 nms_sigma: float = 0.5, min_score: float = 0.001, min_length: float = 0.0, off_steps: int = 2,
+                 keep_final: int = 50, max_open: int = 400):
+        if not 0 < threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if not max_latency > 0:
+            raise ValueError(f"max_latency must be > 0, got {max_latency}")
+        self.classes = list(classes)
+        self.threshold, self.max_latency, self.pre_thresh = threshold, max_latency, pre_thresh
+        self.nms_sigma, self.min_score, self.min_length = nms_sigma, min_score, min_length
+        self.off_steps, self.keep_final, self.max_open = off_steps, keep_final, max_open
+        self.state = [_ClassState() for _ in self.classes]
+        self.times: list[float] = []
+        self.final_segments: list[Candidate] = []
+        self.activity = np.zeros(len(self.classes))
+        self.now = 0.0
+
+    # ---- grid -> seconds -------------------------------------------------------------
+    def _seconds(self, x: float) -> float:
+        ts = self.times
+        n = len(ts)
+        if n == 1:
+            return ts[0] + x * (self._step() if n else 1.0)
+        if x <= 0:
+            return ts[0] + x * (ts[1] - ts[0])
+        if x >= n - 1:
+            return ts[-1] + (x - (n - 1)) * (ts[-1] - ts[-2])
+        i = int(math.floor(x))
+        return ts[i] + (x - i) * (ts[i + 1] - ts[i])
+
+    def _step(self) -> float:
+        return self.times[-1] - self.times[-2] if len(self.times) > 1 else 1.0
+
+    # ---- main --------------------------------------------------------------------------
+    def update(self, points, step_time: float) -> list[dict]:
+        """``points``: objects with ``position``, ``stride``, ``logits`` (1, K), ``offsets`` (1, 2)."""
+        self.times.append(float(step_time))
+        self.now = float(step_time)
+        events: list[dict] = []
+        activity = np.zeros(len(self.classes))
+        best_start = np.zeros(len(self.classes))
+        for p in points:
+            probs = 1.0 / (1.0 + np.exp(-p.logits[0].double().cpu().numpy()))  # (K,)
+            off = p.offsets[0].double().cpu().numpy()
+            start = self._seconds(p.position - off[0] * p.stride)
+            end = self._seconds(p.position + off[1] * p.stride)
+            better = probs > activity
+            best_start[better] = start
+            activity = np.maximum(activity, probs)
+            if end - start <= self.min_length:
+                continue
+            for c in np.nonzero(probs > self.pre_thresh)[0]:
+                self.state[c].open.append(Candidate(int(c), start, end, float(probs[c]), self.now))
+        self.activity = activity
+        for c, st in enumerate(self.state):
+            if activity[c] >= self.threshold:
+                st.below = 0
+                if not st.running:
+                    st.running = True
+                    events.append(dict(event="start", label=self.classes[c], start=round(float(best_start[c]), 3),
+                                       score=round(float(activity[c]), 4)))
+            elif st.running:
+                st.below = st.below + 1 if activity[c] < self.threshold / 2 else 0
+                if st.below >= self.off_steps:
+                    st.running = False
+            if len(st.open) > self.max_open:
+                st.open.sort(key=lambda cand: -cand.score)
+                del st.open[self.max_open:]
+            events += self._finalize(c, st, flush=False)
+        return events
+
+    def finish(self) -> list[dict]:
+        """End of stream: every open candidate is due."""
+        events: list[dict] = []
+        for c, st in enumerate(self.state):
+            st.running = False
+            events += self._finalize(c, st, flush=True)
+        return events
+
+    def segments(self, max_segments: int | None = None) -> list[Candidate]:
+        """Final segments, best first (the ``max_segments`` best if given)."""
+        out = sorted(self.final_segments, key=lambda cand: -cand.score)
+        return out[:max_segments] if max_segments else out
+
+    # ---- incremental Soft-NMS --------------------------------------------------------------
+    def _finalize(self, c: int, st: _ClassState, flush: bool) -> list[dict]:
+        if not st.open:
+            return []
+        now = self.now
+        due, still = [], []
+        for cand in st.open:
+            passed = now >= cand.end
+            if flush or (passed and not st.running) or now >= cand.end + self.max_latency:
+                due.append(cand)
+            else:
+                still.append(cand)
+        if not due:
+            return []
+        st.open = still
+        due.sort(key=lambda cand: -cand.score)
+        sup = [(s, e, sc) for s, e, sc in st.final]
+        open_arr = np.array([(o.start, o.end, o.score) for o in still]) if still else np.zeros((0, 3))
+        events = []
+        for cand in due:
+            score = cand.score
+            decay = 0.0
+            if sup:
+                arr = np.array(sup)
+                decay += float(np.sum(_iou(cand.start, cand.end, arr[:, 0], arr[:, 1]) ** 2))
+            if len(open_arr):
+                higher = open_arr[open_arr[:, 2] > cand.score]
+                if len(higher):
+                    decay += float(np.sum(_iou(cand.start, cand.end, higher[:, 0], higher[:, 1]) ** 2))
+            score *= math.exp(-decay / self.nms_sigma)
+            if score < self.min_score:
+                continue
+            final = Candidate(c, cand.start, cand.end, score, cand.born)
+            self.final_segments.append(final)
+            sup.append((cand.start, cand.end, score))
+            st.final.append((cand.start, cand.end, score))
+            if len(st.final) > self.keep_final:
+                st.final.popleft()
+            if score >= self.threshold:
+                events.append(dict(event="segment", label=self.classes[c],
+                                   segment=[round(cand.start, 3), round(cand.end, 3)], score=round(score, 4)))
+        return events
+
+
+def _iou(s: float, e: float, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    inter = np.clip(np.minimum(e, ends) - np.maximum(s, starts), 0, None)
+    union = (e - s) + (ends - starts) - inter
+    return inter / np.maximum(union, 1e-8)

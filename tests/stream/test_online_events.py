@@ -1,0 +1,71 @@
+"""OnlineSegmentTracker: start while running, segment by max_latency after the end, incremental Soft-NMS."""
+from dataclasses import dataclass
+
+import torch
+
+from tad.detectors.online_events import OnlineSegmentTracker
+
+
+@dataclass
+class P:
+    position: int
+    stride: int
+    logits: torch.Tensor
+    offsets: torch.Tensor
+
+
+def _point(t, probs, back, ahead):
+    p = torch.tensor(probs, dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
+    return P(t, 1, torch.log(p / (1 - p))[None], torch.tensor([[back, ahead]], dtype=torch.float64))
+
+
+def _run(tracker, profile, step=0.5):
+    """profile[t] = (probs, back, ahead) of the level-0 point at step t (times t * step)."""
+    log = []
+    for t, (probs, back, ahead) in enumerate(profile):
+        for ev in tracker.update([_point(t, probs, back, ahead)], t * step):
+            log.append((t * step, ev))
+    for ev in tracker.finish():
+        log.append((len(profile) * step, ev))
+    return log
+
+
+def test_start_while_running_and_segment_after_end():
+    # class 1 runs over steps 10..19 (5 s .. 9.5 s); its points predict the true boundaries
+    profile = []
+    for t in range(40):
+        inside = 10 <= t < 20
+        probs = [0.01, 0.9 if inside else 0.01]
+        profile.append((probs, (t - 10) if inside else 1.0, (19 - t) if inside else 1.0))
+    tracker = OnlineSegmentTracker(["a", "b"], threshold=0.5, max_latency=2.0)
+    log = _run(tracker, profile)
+    starts = [(now, ev) for now, ev in log if ev["event"] == "start"]
+    segments = [(now, ev) for now, ev in log if ev["event"] == "segment"]
+    assert len(starts) == 1 and starts[0][1]["label"] == "b"
+    assert 5.0 <= starts[0][0] < 9.5 and abs(starts[0][1]["start"] - 5.0) < 1e-6  # emitted while it runs
+    assert len(segments) >= 1
+    best = max(segments, key=lambda x: x[1]["score"])
+    assert best[1]["segment"] == [5.0, 9.5]
+    assert all(9.5 <= now <= 9.5 + 2.0 for now, _ in segments)  # at the latest max_latency after the end
+    # duplicates of the same action are decayed by Soft-NMS: only the best one stays above the threshold
+    assert sum(1 for _, ev in segments if ev["score"] >= 0.5) == 1
+    finals = tracker.segments()
+    assert finals[0].label == 1 and finals[0].score >= 0.9 - 1e-6
+
+
+def test_segment_waits_at_most_max_latency_while_class_still_runs():
+    # class 0 keeps running, but an early candidate ends at 2 s: it is final by 2 + 1 s
+    profile = [([0.9], min(t, 2), 4 - t if t <= 4 else 0.5) for t in range(20)]
+    tracker = OnlineSegmentTracker(["a"], threshold=0.5, max_latency=1.0)
+    log = _run(tracker, profile, step=0.5)
+    first = next(now for now, ev in log if ev["event"] == "segment")
+    assert first <= 2.0 + 1.0
+
+
+def test_bad_options_are_rejected():
+    import pytest
+
+    with pytest.raises(ValueError):
+        OnlineSegmentTracker(["a"], threshold=0)
+    with pytest.raises(ValueError):
+        OnlineSegmentTracker(["a"], max_latency=0)
