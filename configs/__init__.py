@@ -23,6 +23,7 @@ OLD_NAMES = {
     "thumos14_stpt_tada2d": "stpt/thumos14_tada2d",
     "thumos14_stpt_slowfast": "stpt/thumos14_slowfast",
     "demo_stpt": "stpt/demo_tiny3d",
+    "demo_stpt_causal": "stpt/demo_tiny3d_causal",
 }
 #: folders of a source checkout whose configs resolve by name (tests and benchmarks)
 DEV_FOLDERS = ("tests/configs", "bench/configs")

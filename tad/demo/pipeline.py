@@ -87,7 +87,7 @@ def run_demo(workdir: str | Path = "tad_demo", videos: int = 24, seed: int = 0, 
     thread is about as fast as two on an idle 2-core machine and many times faster
     when the cores are shared (OpenMP threads then wait on each other).
     ``video_kwargs`` go to :func:`tad.demo.render.plan_video` (e.g. shorter videos in tests).
-    ``stream``: then train the causal detector (``configs/demo_stpt_causal.py``) on the same
+    ``stream``: then train the causal detector (``configs/stpt/demo_tiny3d_causal.py``) on the same
     store and run ``tad stream``'s code on the first Test video (at its own frame rate when
     ``realtime``), printing its events as they come.
     """
@@ -189,8 +189,8 @@ def _first_video(video_dir: Path, video_id: str) -> Path:
 
 
 def demo_causal_config_path() -> Path:
-    """The shipped ``configs/demo_stpt_causal.py``."""
-    return demo_config_path().with_name("demo_stpt_causal.py")
+    """The shipped ``configs/stpt/demo_tiny3d_causal.py``."""
+    return demo_config_path().with_name("demo_tiny3d_causal.py")
 
 
 def stream_demo_video(workdir: Path, cfg_options: dict, video: Path, seed: int = 0, epochs: int | None = None,
@@ -207,7 +207,7 @@ def stream_demo_video(workdir: Path, cfg_options: dict, video: Path, seed: int =
     cfg = load_config(demo_causal_config_path(), cfg_options=cfg_options)
     if epochs is not None:
         _set_epochs(cfg, epochs)
-    _stage("train the causal STPT detector (configs/demo_stpt_causal.py)", echo)
+    _stage("train the causal STPT detector (configs/stpt/demo_tiny3d_causal.py)", echo)
     t0 = time.perf_counter()
     train_dir = workdir / "train_causal"
     if train_dir.exists():

@@ -2,9 +2,9 @@
 # served by `tad stream` (one feature step at a time, continual state). Windows 19 / 32 (keys of
 # the past): 10.3 avg mAP on the demo Test set vs 6.3 with the offline demo's 9 / 16 (seed 0, one
 # run each); still far below the offline STPT (61.3). To train it by hand:
-#   tad train demo_stpt_causal.py --cfg-options ann_file=tad_demo/annotations.json \
+#   tad train demo_tiny3d_causal.py --cfg-options ann_file=tad_demo/annotations.json \
 #       feature_store=tad_demo/features.h5 --work-dir tad_demo/train_causal
-_base_ = ['./demo_stpt.py']
+_base_ = ['./demo_tiny3d.py']
 
 model = dict(
     type='CausalSTPTDetector',
