@@ -66,7 +66,7 @@ VARIANTS = {
     "stpt_refine": ("bench_synth_stpt.py", {"refine": True}),
     "stpt_local": ("bench_synth_stpt.py", {"encoder.attention": "local"}),
     "stpt_grid_tokens": ("bench_synth_stpt.py", {"spatial_grid": "GRID"}),
-    "stpt_grid_pooled": ("bench_synth_stpt.py", {"spatial_grid": None}),
+    "stpt_grid_pooled": ("bench_synth_stpt.py", {"spatial_grid": "GRID", "encoder.spatial_levels": 0}),
 }
 
 
