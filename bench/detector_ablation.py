@@ -5,10 +5,10 @@ Variants (each trained and evaluated in its own subprocess, through
 tad.engine.runner.build_runner and tad.engine.inference.run_inference):
 
 \b
-  stpt               exactly what `tad train` ships: configs/bench_synth_stpt.py = the STPT model
+  stpt               exactly what `tad train` ships: bench/configs/bench_synth_stpt.py = the STPT model
                      (configs/_base_/models/stpt.py), schedule (configs/_base_/schedules/
                      adamw_cosine_35e.py) and runtime (EMA with warm-up) of thumos14_stpt_i3d.py
-  actionformer_like  the reference: configs/bench_synth_actionformer.py, ActionFormer's recipe as
+  actionformer_like  the reference: bench/configs/bench_synth_actionformer.py, ActionFormer's recipe as
                      published: 35 epochs, lr 1e-4, EMA 0.999 (no warm-up), fp32
   stpt_<option>      the shipped STPT plus one option (an ablation row): sgp (SGP mixers in the
                      local levels), dynagg (dynamic aggregation in the local levels), maxer

@@ -5,7 +5,7 @@ For two shipped sizes of the causal detector (random weights: cost does not depe
 * ``demo``: configs/demo_stpt_causal.py (64-d in, embed 128, 6 levels) at the demo's feature rate
   (15 fps, clip stride 6: 2.5 steps/s): wall time and FLOPs per step measured at 1, 10 and 60
   minutes into one stream (every step in between is run: the state is the real one);
-* ``thumos``: configs/bench_synth_stpt_causal.py (2048-d in, embed 512, 6 levels; THUMOS I3D rate
+* ``thumos``: bench/configs/bench_synth_stpt_causal.py (2048-d in, embed 512, 6 levels; THUMOS I3D rate
   30 fps / stride 4 = 7.5 steps/s): at 1 and 3 minutes (--thumos-minutes).
 
 Times are CPU time of this process (``time.process_time``, one torch thread), which other jobs on a

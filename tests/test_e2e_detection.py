@@ -16,7 +16,7 @@ import pytest
 from tad.synthetic_features import make_synthetic_store, preset_config, random_layout
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "bench_e2e_tiny.py"
+CONFIG = REPO / "bench" / "configs" / "bench_e2e_tiny.py"
 
 
 def _tad(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:

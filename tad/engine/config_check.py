@@ -170,15 +170,29 @@ def _resolve_name(type_name: str):
 
 @lru_cache(maxsize=1024)
 def _accepted(cls) -> frozenset | None:
-    """Constructor keyword names, or None when it takes **kwargs (anything goes)."""
-    try:
-        params = inspect.signature(cls.__init__ if inspect.isclass(cls) else cls).parameters
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return None
-    return frozenset(name for name, p in params.items()
-                     if name != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL)
+    """Constructor keyword names, or None when it takes **kwargs (anything goes).
+
+    A class whose ``__init__`` passes ``**kwargs`` on to a tad base class (``STPTDetector`` ->
+    ``DenseDetector``) accepts its own names plus the base's: the classes of its MRO are read
+    until one takes no ``**kwargs``. Classes outside tad with ``**kwargs`` stay unchecked.
+    """
+    chain = list(inspect.getmro(cls)) if inspect.isclass(cls) else [cls]
+    names: set[str] = set()
+    for klass in chain:
+        init = klass.__init__ if inspect.isclass(klass) else klass
+        if inspect.isclass(klass) and "__init__" not in vars(klass):
+            continue  # inherited: read where it is defined
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):
+            return None
+        names |= {name for name, p in params.items()
+                  if name != "self" and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return frozenset(names)
+        if not (inspect.isclass(klass) and klass.__module__.startswith("tad.")):
+            return None
+    return None
 
 
 @lru_cache(maxsize=1)

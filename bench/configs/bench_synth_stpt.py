@@ -6,9 +6,9 @@
 #   tad train bench_synth_stpt.py --cfg-options feature_store=work_dirs/bench_synth/heldout.h5 \
 #       ann_file=work_dirs/bench_synth/heldout.json model.in_channels=256
 _base_ = [
-    './_base_/models/stpt.py',
-    './_base_/schedules/adamw_cosine_35e.py',
-    './_base_/bench_synth.py',
+    '../../configs/_base_/models/stpt.py',
+    '../../configs/_base_/schedules/adamw_cosine_35e.py',
+    './_base_synth.py',
 ]
 
 model = dict(in_channels=2048, num_classes=20, spatial_grid=None, max_seq_len=2304)

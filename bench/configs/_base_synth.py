@@ -1,8 +1,8 @@
 # Data and runtime shared by the bench_synth_* configs (each names its own schedule): the THUMOS-shaped synthetic
 # held-out set made by bench/make_synthetic_thumos.py. The model comes from each config.
 _base_ = [
-    './datasets/thumos14_features.py',
-    './default_runtime.py',
+    '../../configs/_base_/datasets/thumos14/base.py',
+    '../../configs/_base_/default_runtime.py',
 ]
 
 ann_file = 'work_dirs/bench_synth/heldout.json'

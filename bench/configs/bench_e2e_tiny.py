@@ -1,9 +1,9 @@
 # A small STPT for the end-to-end test (tests/test_e2e_detection.py): 32-d synthetic
 # features, 3 classes, short videos; trains in well under a minute on 2 CPU cores.
 _base_ = [
-    './_base_/models/stpt.py',
-    './_base_/datasets/thumos14_features.py',
-    './_base_/default_runtime.py',
+    '../../configs/_base_/models/stpt.py',
+    '../../configs/_base_/datasets/thumos14/base.py',
+    '../../configs/_base_/default_runtime.py',
 ]
 
 ann_file = 'e2e/annotations.json'
