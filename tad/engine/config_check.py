@@ -132,7 +132,7 @@ def check_cfg_options(cfg: Mapping, options: Mapping[str, Any]) -> None:
             raise TadInputError("--cfg-options", f"unknown config key '{dotted}'{hint}")
         found, old = _lookup(getattr(cfg, "_cfg_dict", cfg), dotted.split("."))
         old_kind, new_kind = _kind(old), _kind(value)
-        if found and old_kind is not None and new_kind != old_kind:
+        if found and old_kind is not None and new_kind is not None and new_kind != old_kind:  # None unsets a key
             if old_kind == "a number" and isinstance(value, str):
                 problem = f"must be a number, got {value!r}"
             else:

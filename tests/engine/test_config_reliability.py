@@ -59,7 +59,8 @@ def test_every_shipped_config_and_usual_overrides_pass():
     load_config("tiny_test.py", ["model.embed_dim=64", "max_epochs=3", "train_cfg.max_epochs=1",
                                  "train_dataloader.batch_size=4", "model.spatial_grid=2", "ann_file=x.json",
                                  "default_hooks.logger.interval=50", "train_dataloader.num_workers=1",
-                                 "optim_wrapper.optimizer.lr=0.01", "classes=['a','b','c']", "work_dir=w"])
+                                 "optim_wrapper.optimizer.lr=0.01", "classes=['a','b','c']", "work_dir=w",
+                                 "default_hooks.checkpoint.save_best=None"])
 
 
 def _save(path: Path, value: int) -> Path:
