@@ -51,3 +51,31 @@ def conv_bn(conv: nn.Conv3d, bn: nn.BatchNorm3d, x: torch.Tensor) -> torch.Tenso
         cached = (key, weight, shift)
         conv.__dict__["_folded_bn"] = cached
     return conv._conv_forward(x, cached[1], cached[2])
+
+
+class ProjectedResBlock(nn.Module):
+    """The residual block of SlowFast-family code (SlowFast, X3D): ``relu(shortcut + branch2(x))``.
+
+    The shortcut is ``branch1`` (a 1x1x1 conv with spatial ``stride``, no bias) + ``branch1_bn``
+    when the shape changes, else the identity; attribute names are the official checkpoint keys.
+
+    Args:
+        dim_in: input channels.
+        dim_out: output channels.
+        stride: spatial stride of the block (its ``branch2`` applies the same one).
+        branch2: the residual transform, (B, dim_in, T, H, W) -> (B, dim_out, T, H/stride, W/stride).
+        bn_eps: BatchNorm epsilon of ``branch1_bn``.
+    """
+
+    def __init__(self, dim_in: int, dim_out: int, stride: int, branch2: nn.Module, bn_eps: float):
+        super().__init__()
+        if dim_in != dim_out or stride != 1:
+            self.branch1 = PointwiseConv3d(dim_in, dim_out, 1, stride=(1, stride, stride), bias=False)
+            self.branch1_bn = nn.BatchNorm3d(dim_out, eps=bn_eps)
+        else:
+            self.branch1 = None
+        self.branch2 = branch2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.branch1 is None else conv_bn(self.branch1, self.branch1_bn, x)
+        return torch.relu(shortcut + self.branch2(x))

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from tad.errors import TadInputError
 from tad.features.backbones._init_weights import init_resnet_weights
-from tad.features.backbones._layers import PointwiseConv3d, conv_bn
+from tad.features.backbones._layers import PointwiseConv3d, ProjectedResBlock, conv_bn
 from tad.features.backbones.base import Backbone, BackboneCard, BackboneSpec
 from tad.features.registry import BACKBONES
 
@@ -87,19 +87,10 @@ class BottleneckTransform(nn.Module):
         return conv_bn(self.c, self.c_bn, x)
 
 
-class ResBlock(nn.Module):
+class ResBlock(ProjectedResBlock):
     def __init__(self, dim_in: int, dim_inner: int, dim_out: int, temporal_kernel: int, stride: int):
-        super().__init__()
-        if dim_in != dim_out or stride != 1:
-            self.branch1 = PointwiseConv3d(dim_in, dim_out, 1, stride=(1, stride, stride), bias=False)
-            self.branch1_bn = _bn(dim_out)
-        else:
-            self.branch1 = None
-        self.branch2 = BottleneckTransform(dim_in, dim_inner, dim_out, temporal_kernel, stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.branch1 is None else conv_bn(self.branch1, self.branch1_bn, x)
-        return F.relu(shortcut + self.branch2(x))
+        super().__init__(dim_in, dim_out, stride,
+                         BottleneckTransform(dim_in, dim_inner, dim_out, temporal_kernel, stride), BN_EPS)
 
 
 class ResStage(nn.Module):

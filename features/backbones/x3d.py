@@ -38,9 +38,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tad.errors import TadInputError
 from tad.features.backbones._init_weights import init_resnet_weights
-from tad.features.backbones._layers import PointwiseConv3d, conv_bn
+from tad.features.backbones._layers import PointwiseConv3d, ProjectedResBlock, conv_bn
 from tad.features.backbones.base import Backbone, BackboneCard, BackboneSpec
 from tad.features.registry import BACKBONES
 
@@ -151,19 +150,9 @@ class X3DTransform(nn.Module):
         return conv_bn(self.c, self.c_bn, F.silu(x))  # (B, C_out, T, H / stride, W / stride)
 
 
-class X3DBlock(nn.Module):
+class X3DBlock(ProjectedResBlock):
     def __init__(self, dim_in: int, dim_inner: int, dim_out: int, stride: int, use_se: bool):
-        super().__init__()
-        if dim_in != dim_out or stride != 1:
-            self.branch1 = PointwiseConv3d(dim_in, dim_out, 1, stride=(1, stride, stride), bias=False)
-            self.branch1_bn = _bn(dim_out)
-        else:
-            self.branch1 = None
-        self.branch2 = X3DTransform(dim_in, dim_inner, dim_out, stride, use_se)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.branch1 is None else conv_bn(self.branch1, self.branch1_bn, x)
-        return F.relu(shortcut + self.branch2(x))
+        super().__init__(dim_in, dim_out, stride, X3DTransform(dim_in, dim_inner, dim_out, stride, use_se), BN_EPS)
 
 
 class X3DStage(nn.Module):
