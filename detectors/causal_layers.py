@@ -23,6 +23,7 @@ from torch import nn
 
 from tad.detectors.registry import MODELS
 from tad.detectors.transformer_blocks import MLP, DropPath
+from tad.detectors.windowed_attention import LocalWindowAttention
 
 __all__ = ["causal_conv", "causal_band_mask", "causal_window_attention", "CausalLocalAttention", "causal_max_pool",
            "CausalTransformerBlock", "CausalConvStack"]
@@ -67,7 +68,7 @@ def causal_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, m
 
 
 @MODELS.register_module()
-class CausalLocalAttention(nn.Module):
+class CausalLocalAttention(LocalWindowAttention):
     """Multi-head attention of each step over the last ``window_size`` valid steps (itself included).
 
     Args:
@@ -76,21 +77,9 @@ class CausalLocalAttention(nn.Module):
         window_size: keys per query, w (the current step and the w - 1 before it).
         attn_drop: dropout on attention weights (training only).
         proj_drop: dropout after the output projection.
-    """
 
-    def __init__(self, embed_dim: int, num_heads: int = 4, window_size: int = 19, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0):
-        super().__init__()
-        if embed_dim % num_heads:
-            raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
-        if window_size < 1:
-            raise ValueError(f"window_size must be >= 1, got {window_size}")
-        self.num_heads = num_heads
-        self.window_size = window_size
-        self.qkv = nn.Linear(embed_dim, 3 * embed_dim)
-        self.proj = nn.Linear(embed_dim, embed_dim)
-        self.attn_drop = attn_drop
-        self.proj_drop = nn.Dropout(proj_drop)
+    Parameters and their checks are ``LocalWindowAttention``'s; only the attention pattern differs.
+    """
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, T, C) -> q, k, v each (B, H, T, d)."""
