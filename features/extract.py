@@ -14,6 +14,9 @@ This module wires them for a list of videos:
   (except the last one).
 * Every failure is one line ``path: reason``, recorded with ``sink.mark_failed``; the
   run goes on. Ids already in ``sink.completed`` are skipped (resume after a crash).
+* A continual backbone (CoX3D, continual TSM) runs each video's frames in order through
+  its own ``ContinualFeatureStream`` (runs of frames, no clip batches): the features are
+  those ``tad stream`` computes frame by frame.
 * Distributed (``torchrun``, env ``WORLD_SIZE`` > 1): the sorted video list is split by
   rank, each rank writes its shard through the writer, rank 0 merges in ``finalize``.
 
@@ -263,6 +266,7 @@ class _Job:
     features: np.ndarray | None = None
     filled: int = 0
     ended: bool = False
+    stream: object = None  # ContinualFeatureStream (continual backbones)
 
 
 def _run_pipeline(pool, tasks: deque, runner: FeatureModel, writer: FeatureSink, opts: ExtractOptions, summary: ExtractSummary,
@@ -285,6 +289,24 @@ def _run_pipeline(pool, tasks: deque, runner: FeatureModel, writer: FeatureSink,
         fail(task.path, _rel_key(Path(task.path), root), reason)
         _advance(bar, summary, started)
 
+    def store(job: _Job, clip: int, row: np.ndarray) -> None:
+        if job.features is None:
+            job.features = np.empty((job.num_clips,) + row.shape, dtype=store_dtype)
+        job.features[clip] = row
+        job.filled += 1
+
+    def run_continual(job: _Job, msg: FrameRun | None) -> None:
+        """Push a run's new frames (or, at the end, nothing) through the video's continual stream."""
+        if msg is None:
+            got = job.stream.finish()
+        else:
+            start = msg.first_clip * job.stream.clip_stride - int(msg.rows[0, 0])  # output frame of msg.frames[0]
+            got = job.stream.push(msg.frames[job.stream.frames_seen - start:])
+        for clip, row in got:
+            if clip < job.num_clips:
+                store(job, clip, row)
+        summary.clips += len(got)
+
     def run_batch() -> None:
         got = batcher.take()
         if got is None:
@@ -296,10 +318,7 @@ def _run_pipeline(pool, tasks: deque, runner: FeatureModel, writer: FeatureSink,
             job = jobs.get(task_id)
             if job is None:
                 continue  # its video failed meanwhile
-            if job.features is None:
-                job.features = np.empty((job.num_clips,) + row.shape, dtype=store_dtype)
-            job.features[clip] = row
-            job.filled += 1
+            store(job, clip, row)
         for task_id in {t for t, _ in owners}:
             if task_id in jobs:
                 finish_if_done(jobs[task_id])
@@ -319,10 +338,18 @@ def _run_pipeline(pool, tasks: deque, runner: FeatureModel, writer: FeatureSink,
                 continue
             if isinstance(msg, VideoStarted):
                 job.num_clips, job.timestamps, job.attrs = msg.num_clips, msg.timestamps, msg.attrs
+                if runner.continual:
+                    task = job.task
+                    job.stream = runner.continual_stream(task.clip_len, task.frame_interval, task.clip_stride)
             elif isinstance(msg, FrameRun):
-                batcher.add(msg.task_id, msg.first_clip, msg.frames, msg.rows)
+                if job.stream is not None:
+                    run_continual(job, msg)
+                else:
+                    batcher.add(msg.task_id, msg.first_clip, msg.frames, msg.rows)
             elif isinstance(msg, VideoEnded):
                 job.ended = True
+                if job.stream is not None:
+                    run_continual(job, None)
                 pool.release(msg.task_id)
                 finish_if_done(job)
             elif isinstance(msg, VideoFailed):

@@ -178,6 +178,10 @@ def effective_options(opts: ExtractOptions, spec) -> dict:
         mean=list(spec.mean), std=list(spec.std), feature_dim=int(spec.feature_dim),
         exts=list(norm_exts(opts.exts)), checkpoint=Path(opts.checkpoint).name if opts.checkpoint else None,
     )
+    mode = (getattr(spec, "extra", None) or {}).get("continual")
+    if mode:  # a continual backbone: say where each feature ends (timestamps stay window centres)
+        effective["continual"] = dict(mode=mode, delay_steps=0, feature_end_frame="i * clip_stride + "
+                                      "(clip_len - 1) * frame_interval (output frames at fps; timestamps: window centres)")
     return effective
 
 

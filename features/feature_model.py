@@ -4,6 +4,9 @@
 (one-line errors for an unknown name, a bad ``--backbone-option`` or checkpoint);
 ``FeatureModel`` normalises uint8 (B, T, h, w, 3) clips on the device and returns
 (B, C[, g, g]) float32 numpy features, with optional autocast and channels-last.
+A continual backbone (``tad.features.backbones.continual``) is run frame by frame
+instead: ``FeatureModel.continual_stream(...)`` gives one video's
+``ContinualFeatureStream``; it has no spatial grid and no channels-last mode.
 """
 from __future__ import annotations
 
@@ -62,8 +65,16 @@ class FeatureModel:
     def __init__(self, model, spec, opts, mean, std, device):
         import torch
 
+        from tad.features.continual_features import is_continual
+
         self.torch = torch
         self.device = device
+        self.continual = is_continual(model)
+        if self.continual and opts.spatial_grid is not None:
+            raise TadInputError("--spatial-grid", f"{opts.backbone} is a continual backbone: one vector per step, "
+                                "no spatial grid")
+        if self.continual and opts.channels_last:
+            raise TadInputError("--channels-last", f"{opts.backbone} is a continual backbone: not supported")
         self.model = model.to(device).eval()
         self.channels_last = opts.channels_last
         if self.channels_last:
@@ -81,3 +92,10 @@ class FeatureModel:
                                 enabled=self.autocast_dtype is not None):
                 feats = self.model(x, spatial_grid=self.spatial_grid)  # (B, C[, g, g])
             return feats.float().cpu().numpy()
+
+    def continual_stream(self, clip_len: int, frame_interval: int, clip_stride: int):
+        """A fresh ``ContinualFeatureStream`` for one video (continual backbones only)."""
+        from tad.features.continual_features import ContinualFeatureStream
+
+        return ContinualFeatureStream(self.model, clip_len, frame_interval, clip_stride, self.mean, self.std,
+                                      self.device, self.autocast_dtype)

@@ -13,6 +13,9 @@ what the offline extractor builds for the same file:
   ``(t[first] + t[last] + duration[last]) / 2``; a stream shorter than one clip gives one
   clip padded with its last frame.
 
+With ``keep_frames=True`` the output frames are also kept, in order, until
+``take_frames()`` hands them over (a continual backbone consumes every output frame).
+
 Memory: the frames of one clip span. No torch.
 """
 from __future__ import annotations
@@ -40,9 +43,13 @@ class OnlineClipAssembler:
         frame_interval: step between a clip's frames (output frames).
         clip_stride: output frames between clip starts.
         fps: output frame rate, or None / 'native' for every frame.
+        keep_frames: also keep every output frame for ``take_frames()``.
     """
 
-    def __init__(self, clip_len: int, frame_interval: int, clip_stride: int, fps: float | str | None = None):
+    def __init__(self, clip_len: int, frame_interval: int, clip_stride: int, fps: float | str | None = None,
+                 keep_frames: bool = False):
+        self.keep_frames = bool(keep_frames)
+        self.output_frames: list[np.ndarray] = []  # (h, w, 3) uint8 output frames not yet taken
         self.clip_len, self.frame_interval, self.clip_stride = int(clip_len), int(frame_interval), int(clip_stride)
         self.span = (self.clip_len - 1) * self.frame_interval + 1
         self.step = None if fps is None or fps == "native" else 1.0 / float(fps)
@@ -96,8 +103,15 @@ class OnlineClipAssembler:
             self.frames.clear()
         return clips
 
+    def take_frames(self) -> list[np.ndarray]:
+        """The output frames produced since the last call, in order (``keep_frames=True``)."""
+        frames, self.output_frames = self.output_frames, []
+        return frames
+
     def _output(self, time: float, duration: float, rgb: np.ndarray) -> list[OnlineClip]:
         self.frames.append((self.produced, time, duration, rgb))
+        if self.keep_frames:
+            self.output_frames.append(rgb)
         self.produced += 1
         out = []
         while self.next_clip * self.clip_stride + self.span <= self.produced:

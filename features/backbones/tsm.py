@@ -91,8 +91,10 @@ class Bottleneck(nn.Module):
         else:
             self.downsample = None
 
-    def forward(self, x: torch.Tensor, frames: int, online: bool) -> torch.Tensor:
-        out = F.relu(conv_bn(self.conv1.net, self.bn1, temporal_shift(x, frames, online)))
+    def forward(self, x: torch.Tensor, frames: int, online: bool, shifted: torch.Tensor | None = None) -> torch.Tensor:
+        """``shifted``: the already shifted input of ``conv1`` (continual mode), else shifted here."""
+        shifted = temporal_shift(x, frames, online) if shifted is None else shifted
+        out = F.relu(conv_bn(self.conv1.net, self.bn1, shifted))
         out = F.relu(conv_bn(self.conv2, self.bn2, out))  # (B*T, width, H / stride, W / stride)
         out = conv_bn(self.conv3, self.bn3, out)
         shortcut = x if self.downsample is None else conv_bn(self.downsample[0], self.downsample[1], x)
@@ -202,8 +204,12 @@ class InvertedResidual(nn.Module):
                    nn.ReLU6(), nn.Conv2d(hidden, dim_out, 1, bias=False), nn.BatchNorm2d(dim_out)]
         self.conv = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        branch_in = temporal_shift(x, frames, online=True) if self.shift else x
+    def forward(self, x: torch.Tensor, frames: int, shifted: torch.Tensor | None = None) -> torch.Tensor:
+        """``shifted``: the already shifted branch input (continual mode), else shifted here."""
+        if shifted is not None:
+            branch_in = shifted
+        else:
+            branch_in = temporal_shift(x, frames, online=True) if self.shift else x
         out = branch_in
         layers = list(self.conv)
         i = 0

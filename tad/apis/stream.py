@@ -4,8 +4,13 @@
     -> ContinualSTPT.step (causal detector, bounded state) -> OnlineSegmentTracker -> events
 
 * The backbone and its settings come from the config's ``extract=dict(...)`` (the same as
-  ``tad extract`` / ``tad detect``), so a detector trained on an offline store serves the
-  stream; features are rounded to the store's dtype as the store would.
+  ``tad extract`` / ``tad detect``; ``backbone=`` overrides its name), so a detector trained
+  on an offline store serves the stream; features are rounded to the store's dtype as the
+  store would.
+* A continual backbone (``cox3d_*``, ``tsm_*_continual``) is run frame by frame instead of
+  per clip: every output frame goes through ``ContinualFeatureStream`` once (one backbone
+  call per new frame), and the feature of a clip window is ready when its last frame
+  arrives -- the features ``tad extract`` stores for the same backbone and file.
 * The detector must be causal (``CausalSTPTDetector``, configs ``*_causal.py``).
 * Events (``start`` / ``segment``) are JSON lines written and flushed as they happen, each
   with ``video_time`` (seconds into the stream) and ``wall_time`` (UTC, ISO 8601).
@@ -36,6 +41,8 @@ class StreamResult:
     segments: list = field(default_factory=list)  # ActivityNet dicts, best first
     frames: int = 0
     clips: int = 0
+    backbone_steps: int = 0  # continual backbones: frames run through the backbone
+    continual: bool = False
     video_seconds: float = 0.0
     wall_seconds: float = 0.0
     end_reason: str | None = None  # None: end of stream; else why it stopped early
@@ -94,12 +101,13 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
                events_out=None, preds_out=None, device: str | None = "cpu", stall_timeout: float = 10.0,
                cfg_options=(), video_id: str | None = None, echo: Callable[[str], None] | None = None,
                status: TextIO | None = None, threads: int | None = None,
-               trust_checkpoint: bool = False) -> StreamResult:
+               trust_checkpoint: bool = False, backbone: str | None = None) -> StreamResult:
     """Detect actions online in ``source``; see the module docstring. Returns what happened.
 
     The detector checkpoint is read weights-only unless ``trust_checkpoint``.
     ``echo(line)`` receives each event as a JSON line when ``events_out`` is None, else a
     short human line; ``status`` is where the live status line goes (None: nowhere).
+    ``backbone`` replaces the config's ``extract.backbone`` (its feature size must be the detector's input).
     """
     import torch
 
@@ -130,7 +138,7 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
         torch.set_num_threads(int(threads))
 
     cfg = load_config(config, list(cfg_options))
-    opts = detector_extract_options(cfg, config)
+    opts = detector_extract_options(cfg, config, **({"backbone": backbone} if backbone else {}))
     device = select_device(device)
     model, ckpt_classes = load_detector(cfg, checkpoint, device, trust_checkpoint=trust_checkpoint)
     if not hasattr(model, "continual"):
@@ -144,8 +152,14 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
     check_config_options(opts, cfg, config)
     backbone, _, _ = build_backbone(opts)
     spec = backbone.spec
+    in_channels = getattr(model, "in_channels", None)
+    if in_channels is not None and int(spec.feature_dim) != int(in_channels):
+        raise TadInputError("--backbone" if backbone else (cfg.filename or config),
+                            f"{opts.backbone} gives {spec.feature_dim}-d features but the detector takes {in_channels}-d")
     options = effective_options(opts, spec)
     features = FeatureModel(backbone, spec, opts, spec.mean, spec.std, resolve_device(str(device)))
+    continual = features.continual_stream(options["clip_len"], options["frame_interval"],
+                                          options["clip_stride"]) if features.continual else None
     round_to = np.float16 if opts.store_dtype == "float16" else np.float32
     runner = model.continual()
     tracker = OnlineSegmentTracker(classes, threshold=threshold, max_latency=max_latency,
@@ -153,8 +167,8 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
                                    nms_sigma=float(getattr(model.postprocessor, "nms_sigma", 0.5)),
                                    min_score=float(getattr(model.postprocessor, "nms_min_score", 0.001)))
     assembler = OnlineClipAssembler(options["clip_len"], options["frame_interval"], options["clip_stride"],
-                                    options["fps"])
-    result = StreamResult(video_id or _video_id(str(source)))
+                                    options["fps"], keep_frames=continual is not None)
+    result = StreamResult(video_id or _video_id(str(source)), continual=continual is not None)
     frames_source = LiveFrameSource(str(source), geometry_for(opts, spec), realtime=realtime, follow=follow,
                                     stall_timeout=stall_timeout)
     sink = open(events_out, "w") if events_out is not None else None
@@ -176,10 +190,27 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
             else:
                 echo(line)
 
-    def run_clips(clips) -> None:
+    def continual_features(last: bool) -> dict[int, np.ndarray]:
+        """Continual mode: the new output frames through the backbone; window index -> (C,)."""
+        frames = assembler.take_frames()
+        got = continual.push(np.stack(frames)) if frames else []
+        if last:
+            got += continual.finish()
+        result.backbone_steps = continual.steps
+        return dict(got)
+
+    def run_clips(clips, last: bool = False) -> None:
+        t_frames = time.perf_counter()
+        ready = continual_features(last) if continual is not None else None
+        frame_seconds = time.perf_counter() - t_frames
         for clip in clips:
             t0 = time.perf_counter()
-            feat = features(torch.from_numpy(clip.frames)[None])  # (1, C)
+            if ready is None:
+                feat = features(torch.from_numpy(clip.frames)[None])  # (1, C)
+            else:
+                feat = ready[clip.index][None]  # (1, C): computed frame by frame
+                t0 -= frame_seconds  # the frames' backbone time counts toward this step
+                frame_seconds = 0.0
             feat = feat.astype(round_to).astype(np.float32)
             points = runner.step(torch.from_numpy(feat).to(device))
             events = tracker.update(points, clip.centre)
@@ -205,7 +236,7 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
             stalled = exc
             result.end_reason = exc.problem
         try:
-            run_clips(assembler.finish())
+            run_clips(assembler.finish(), last=True)
         except KeyboardInterrupt:
             pass
         duration = last_time + (1.0 / frames_source.native_fps if frames_source.native_fps else 0.0)

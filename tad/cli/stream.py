@@ -16,7 +16,9 @@ from tad.errors import TadInputError
     an rtsp:// or http(s):// URL, or a device such as /dev/video0.
 
     Clips are computed as they complete (one per clip stride, backbone settings from the
-    config's extract=dict(...)), and a causal detector (CausalSTPTDetector, configs
+    config's extract=dict(...)); a continual backbone (--backbone cox3d_s, tsm_*_continual)
+    runs frame by frame instead, one backbone call per new frame, and gives the features
+    `tad extract` stores with it. A causal detector (CausalSTPTDetector, configs
     *_causal.py; `tad train` trains it on the same stores) updates its state with each new
     feature step. Events are JSON lines, flushed as they happen, each with its video time
     and wall time: "start" (a class started, while it runs) and "segment" (start, end,
@@ -45,6 +47,8 @@ from tad.errors import TadInputError
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help="Detector checkpoint (.pth).")
 @click.option("--backbone-checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Backbone weights (loaded as a trusted file).")
+@click.option("--backbone", default=None, help="Backbone name, replacing the config's extract.backbone (e.g. cox3d_s: "
+              "continual, frame by frame); the detector must take its feature size.")
 @click.option("--random-init", is_flag=True, help="Use the backbone's seeded random weights (tests/demo).")
 @click.option("--realtime", is_flag=True, help="Read a file at its own frame rate (simulates a camera).")
 @click.option("--follow", is_flag=True, help="SOURCE is a file still being written (.ts/.mkv): wait at its end; it is finished once it "
@@ -65,25 +69,28 @@ from tad.errors import TadInputError
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="torch threads (0: torch's default).")
 @click.option("--trust-checkpoint", is_flag=True,
               help="Read --checkpoint as a trusted pickle (can run code stored in it); default: weights only.")
-def stream(source, config, checkpoint, backbone_checkpoint, random_init, realtime, follow, max_latency, threshold,
+def stream(source, config, checkpoint, backbone_checkpoint, backbone, random_init, realtime, follow, max_latency, threshold,
            events_out, preds_out, stall_timeout, video_id, cfg_options, device, threads, trust_checkpoint):
     try:
         result = run(source, config, checkpoint, backbone_checkpoint, random_init, realtime, follow, max_latency,
                      threshold, events_out, preds_out, stall_timeout, video_id, cfg_options, device, threads,
-                     trust_checkpoint)
+                     trust_checkpoint, backbone)
     except (TadInputError, FileNotFoundError) as exc:
         fail(exc)
     if result.end_reason:
         click.echo(f"warning: {source}: {result.end_reason}", err=True)
     segs = sum(1 for e in result.events if e["event"] == "segment")
     starts = sum(1 for e in result.events if e["event"] == "start")
+    if result.continual:
+        click.echo(f"continual backbone: {result.backbone_steps} frame steps for {result.clips} features", err=True)
     click.echo(f"{result.video_seconds:.1f} s of video, {result.frames} frames in {result.wall_seconds:.1f} s "
                f"({result.fps:.1f} frames/s): {starts} start and {segs} segment events"
                + (f", {len(result.segments)} segments -> {preds_out}" if preds_out else ""), err=True)
 
 
 def run(source, config, checkpoint, backbone_checkpoint, random_init, realtime, follow, max_latency, threshold,
-        events_out, preds_out, stall_timeout, video_id, cfg_options, device, threads, trust_checkpoint=False):
+        events_out, preds_out, stall_timeout, video_id, cfg_options, device, threads, trust_checkpoint=False,
+        backbone=None):
     from tad.apis.stream import run_stream
 
     return run_stream(source, config, checkpoint, backbone_checkpoint=backbone_checkpoint, random_init=random_init,
@@ -91,4 +98,4 @@ def run(source, config, checkpoint, backbone_checkpoint, random_init, realtime, 
                       events_out=events_out, preds_out=preds_out, device=device, stall_timeout=stall_timeout,
                       cfg_options=cfg_options, video_id=video_id,
                       echo=lambda line: click.echo(line), status=sys.stderr, threads=threads or None,
-                      trust_checkpoint=trust_checkpoint)
+                      trust_checkpoint=trust_checkpoint, backbone=backbone)
