@@ -5,6 +5,8 @@ Accepted files:
   SlowFast), ``state_dict`` or ``model``, or a bare state dict. ``module.`` (DDP) and
   ``backbone.`` prefixes are stripped, classifier head keys (``head.*``) are ignored. A model
   that loads a second official layout renames its keys in ``convert_checkpoint_keys``.
+  While it does, a ``checkpoint_key_display`` callable on the model names keys in errors the
+  way that file does.
 - SlowFast Caffe2 ``.pkl``: ``{"blobs": {name: ndarray}}`` pickled under Python 2
   (read with latin1 encoding); blob names are converted by the model's
   ``caffe2_key`` rule (the official converter's mapping).
@@ -179,8 +181,11 @@ def match_state_dict(state: dict[str, object], model: nn.Module, path: str | Pat
             if value.numel() == ref.numel() and value.squeeze().shape == ref.squeeze().shape:
                 tensors[key] = value.reshape(ref.shape)  # Caffe2 2D/3D blobs with dropped unit dims
             else:
-                mismatched.append(f"{key} {tuple(value.shape)} vs model {tuple(ref.shape)}")
+                mismatched.append((key, f"{tuple(value.shape)} vs model {tuple(ref.shape)}"))
     if missing or unexpected or mismatched:
+        show = getattr(model, "checkpoint_key_display", None) or str  # name keys as the file's layout does
+        missing, unexpected = [show(k) for k in missing], [show(k) for k in unexpected]
+        mismatched = [f"{show(k)} {shapes}" for k, shapes in mismatched]
         parts = [f"does not fit backbone {getattr(model, 'registry_name', type(model).__name__)}"]
         if missing:
             parts.append(f"{len(missing)} missing keys: {_preview(missing)}")
@@ -189,7 +194,7 @@ def match_state_dict(state: dict[str, object], model: nn.Module, path: str | Pat
         if mismatched:
             parts.append(f"{len(mismatched)} shape mismatches: {_preview(mismatched)}")
         weights = [k for k in expected if not k.endswith("num_batches_tracked")]
-        if all(k in missing for k in weights):
+        if not any(k in tensors for k in weights):
             parts.append("no key matches: is this a checkpoint of another model?")
         raise TadInputError(path, "; ".join(parts))
     return {k: tensors[k].to(dtype=expected[k].dtype) for k in expected}
