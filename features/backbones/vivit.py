@@ -221,14 +221,14 @@ def _register(name: str, size: str, model: str, card: BackboneCard) -> type:
 
 # GFLOPs per clip: torch.utils.flop_counter (2 FLOPs per multiply-add) on one 32 x 224^2 clip.
 ViViTB16x2K400 = _register("vivit_b16x2_k400", "b", "unfactorised", BackboneCard(
-    paper=_PAPER + ", model 1 (unfactorised)", input="32 x 2 @ 224^2", norm=_NORM, feature_dim=768, gflops=1028.0,
+    paper=_PAPER + ", model 1 (unfactorised)", input="32 x 2 @ 224^2", norm=_NORM, feature_dim=768, gflops=903.0,
     checkpoints=("kinetics_400/vivit_base_16x2_unfactorized/checkpoint (converted .pth)",), source=_SOURCE))
 ViViTB16x2FEK400 = _register("vivit_b16x2_fe_k400", "b", "factorised_encoder", BackboneCard(
     paper=_PAPER + ", model 2 (factorised encoder)", input="32 x 2 @ 224^2", norm=_NORM, feature_dim=768,
-    gflops=568.0, checkpoints=("kinetics_400/vivit_base_16x2_fe/checkpoint (converted .pth)",), source=_SOURCE))
+    gflops=566.7, checkpoints=("kinetics_400/vivit_base_16x2_fe/checkpoint (converted .pth)",), source=_SOURCE))
 ViViTL16x2FEK400 = _register("vivit_l16x2_fe_k400", "l", "factorised_encoder", BackboneCard(
     paper=_PAPER + ", model 2 (factorised encoder)", input="32 x 2 @ 224^2", norm=_NORM, feature_dim=1024,
-    gflops=1990.0,
+    gflops=1984.9,
     checkpoints=("kinetics_400/vivit_large_16x2_fe/checkpoint (converted .pth)",
                  "kinetics_600/vivit_large_16x2_fe/checkpoint (same encoder; converted .pth)",
                  "epic_kitchens/vivit_large_16x2_fe/checkpoint (same encoder; converted .pth)"), source=_SOURCE))
