@@ -87,20 +87,28 @@ class PatchEmbed(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention with the official ``qkv`` / ``q_bias`` / ``v_bias`` / ``proj``."""
+    """Multi-head self-attention with the official ``qkv`` / ``q_bias`` / ``v_bias`` / ``proj``.
 
-    def __init__(self, width: int, heads: int, impl: str = "sdpa"):
+    Args:
+        qkv_bias: 'qv' (VideoMAE: separate ``q_bias``/``v_bias``, no k bias) or 'qkv' (one
+            ``qkv.bias`` for q, k and v, as in Flax/scenic ViTs: ViViT).
+    """
+
+    def __init__(self, width: int, heads: int, impl: str = "sdpa", qkv_bias: str = "qv"):
         super().__init__()
         self.heads = heads
         self.impl = impl
-        self.qkv = nn.Linear(width, width * 3, bias=False)
-        self.q_bias = nn.Parameter(torch.zeros(width))
-        self.v_bias = nn.Parameter(torch.zeros(width))
+        self.qkv = nn.Linear(width, width * 3, bias=qkv_bias == "qkv")
+        if qkv_bias == "qv":
+            self.q_bias = nn.Parameter(torch.zeros(width))
+            self.v_bias = nn.Parameter(torch.zeros(width))
         self.proj = nn.Linear(width, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
-        bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))  # k has no bias
+        bias = self.qkv.bias
+        if bias is None:
+            bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))  # k has no bias
         qkv = F.linear(x, self.qkv.weight, bias).reshape(b, n, 3, self.heads, c // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, d)
         if self.impl == "sdpa":
@@ -112,22 +120,28 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    def __init__(self, width: int, hidden: int):
+    """fc1 -> GELU -> fc2; ``gelu`` is 'none' (exact erf, VideoMAE) or 'tanh' (Flax ``nn.gelu``)."""
+
+    def __init__(self, width: int, hidden: int, gelu: str = "none"):
         super().__init__()
+        self.gelu = gelu
         self.fc1 = nn.Linear(width, hidden)
         self.fc2 = nn.Linear(hidden, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+        return self.fc2(F.gelu(self.fc1(x), approximate=self.gelu))
 
 
 class Block(nn.Module):
-    def __init__(self, width: int, heads: int, mlp_ratio: float, impl: str):
+    """Pre-norm ViT block (LayerNorm eps 1e-6); ``qkv_bias``/``gelu`` as in ``Attention``/``Mlp``."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float, impl: str, qkv_bias: str = "qv",
+                 gelu: str = "none"):
         super().__init__()
         self.norm1 = nn.LayerNorm(width, eps=LN_EPS)
-        self.attn = Attention(width, heads, impl)
+        self.attn = Attention(width, heads, impl, qkv_bias)
         self.norm2 = nn.LayerNorm(width, eps=LN_EPS)
-        self.mlp = Mlp(width, int(width * mlp_ratio))
+        self.mlp = Mlp(width, int(width * mlp_ratio), gelu)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))

@@ -48,3 +48,34 @@ def official_tensors(state: dict[str, np.ndarray], prefix_strip: str = "", drop:
             continue
         out[key[len(prefix_strip):] if prefix_strip and key.startswith(prefix_strip) else key] = torch.from_numpy(value)
     return out
+
+
+def flax_recipe_params(keys: dict[str, list[int]], seed: int) -> dict[str, np.ndarray]:
+    """The recipe for Flax parameter trees (keys 'a/b/c', see fixtures/README.md, ViViT):
+    LayerNorm ``scale`` uniform(0.5, 1.0); ``bias`` normal(0, 0.05); ``pos_embedding`` and class
+    tokens ``cls*`` normal(0, 0.5); kernels normal(0, sqrt(1/fan_in)) with fan_in = numel / out,
+    out = the last axis (Dense, Conv, attention ``out``) or the last two (attention
+    ``query``/``key``/``value``: heads x head_dim)."""
+    rng = np.random.default_rng(seed)
+    params: dict[str, np.ndarray] = {}
+    for key in sorted(keys):
+        shape = tuple(keys[key])
+        leaf = key.rsplit("/", 1)[-1]
+        if leaf == "scale":
+            value = rng.uniform(0.5, 1.0, shape)
+        elif leaf == "bias":
+            value = rng.normal(0.0, 0.05, shape)
+        elif leaf == "pos_embedding" or leaf.startswith("cls"):
+            value = rng.normal(0.0, 0.5, shape)
+        else:
+            per_head = any(key.endswith(f"/{name}/kernel") for name in ("query", "key", "value"))
+            out = shape[-2] * shape[-1] if per_head else shape[-1]
+            value = rng.normal(0.0, math.sqrt(out / math.prod(shape)), shape)
+        params[key] = value.astype(np.float32)
+    return params
+
+
+def zero_centred_input(seed: int, frames: int, size: int) -> torch.Tensor:
+    """``default_rng(seed + 1).uniform(0, 1, (1, 3, T, S, S))`` scaled to [-1, 1] (scenic's zero_centering)."""
+    x = np.random.default_rng(seed + 1).uniform(0, 1, (1, 3, frames, size, size))
+    return torch.from_numpy((x * 2 - 1).astype(np.float32))
