@@ -9,9 +9,10 @@ test subset prints:
   tracker of ``tad stream``, fed the stored features step by step), with the ratio stream / offline
   STPT (target >= 0.90);
 * per-frame online action detection mAP (THUMOS14 OAD protocol: per-step AP per class over all
-  test videos, mean over classes; background steps are negatives). A step's class score is the
-  max over pyramid levels of the newest point at or before it (online for the causal model); the
-  same rule on the offline STPT's outputs (which see the future) is printed beside it;
+  test videos, mean over classes; background steps are negatives). The causal model's step score
+  is its activity head's output at that step (online: it sees steps <= t); without an activity
+  head, and for the offline STPT (which sees the future; printed beside it), it is the max over
+  pyramid levels of the class score of the newest point at or before the step;
 * latency in video seconds: true start -> first ``start`` event of that class during the action;
   true end -> first ``segment`` event of that class with tIoU >= 0.5 (median, p95, and how many
   actions got one), at ``--threshold`` and ``--max-latency``.
@@ -63,7 +64,7 @@ def train(config: str, store: Path, ann: Path, feature_dim: int, num_classes: in
     options = dict(ann_file=str(ann), feature_store=str(store), max_seq_len=max_seq_len)
     if epochs:
         options["max_epochs"] = epochs
-    cfg = load_config(str(REPO / "configs" / config), cfg_options=options)
+    cfg = load_config(config, cfg_options=options)  # bench/configs/<name>, resolved by name in a checkout
     cfg.model.update(in_channels=feature_dim, num_classes=num_classes, max_seq_len=max_seq_len)
     _ablation()._set_key(cfg.model, "embed_dim", embed_dim)
     n = cfg.train_cfg.max_epochs
@@ -125,7 +126,8 @@ def level_probs_offline(model, feats: np.ndarray) -> list[np.ndarray]:
 
 
 def stream_video(model, classes, feats: np.ndarray, timestamps: np.ndarray, threshold: float, max_latency: float):
-    """Continual runner + tracker over stored features: (events with video_time, segments, level probs)."""
+    """Continual runner + tracker over stored features: (events with video_time, segments, level probs,
+    per-step activity-head probabilities (T, K) or None when the model has no activity head)."""
     import torch
 
     from tad.detectors.online_events import OnlineSegmentTracker
@@ -137,18 +139,21 @@ def stream_video(model, classes, feats: np.ndarray, timestamps: np.ndarray, thre
                                    min_score=post.nms_min_score)
     events = []
     level_probs: list[list[np.ndarray]] = [[] for _ in range(runner.num_levels)]
+    activity: list[np.ndarray] = []
     x = torch.from_numpy(np.asarray(feats, dtype=np.float32))
     for t in range(len(x)):
         points = runner.step(x[t][None])
         for p in points:
             level_probs[p.level].append(torch.sigmoid(p.logits[0]).numpy())
+            if p.activity is not None:
+                activity.append(torch.sigmoid(p.activity[0]).numpy())
         for ev in tracker.update(points, float(timestamps[t])):
             events.append(dict(ev, video_time=float(timestamps[t])))
     for ev in tracker.finish():
         events.append(dict(ev, video_time=float(timestamps[-1])))
     segments = [dict(label=classes[c.label], score=c.score, segment=[max(0.0, c.start), c.end])
                 for c in tracker.segments(int(post.max_seg_num))]
-    return events, segments, [np.stack(p) for p in level_probs]
+    return events, segments, [np.stack(p) for p in level_probs], (np.stack(activity) if activity else None)
 
 
 def latencies(events: list[dict], video, classes) -> tuple[list[float], list[float], int]:
@@ -233,7 +238,7 @@ def evaluate_demo(workdir: Path, threshold: float, max_latency: float, json_out)
     results, models = {}, {}
     for name, config, train_dir in (("offline STPT", "demo_stpt.py", "train"),
                                     ("causal STPT", "demo_stpt_causal.py", "train_causal")):
-        cfg = load_config(str(REPO / "configs" / config), cfg_options=options)
+        cfg = load_config(config, cfg_options=options)  # bench/configs/<name>, resolved by name in a checkout
         ckpt = find_best_checkpoint(workdir / train_dir)
         _, res = run_inference(cfg, ckpt, split="test", out=None, progress=False)
         results[name] = dict(average_mAP=float(res.average_mAP))
@@ -264,12 +269,12 @@ def evaluate(models: dict, results: dict, ann_file, store, threshold: float, max
     for vid, video in sorted(ann.subset(subset).items()):
         item = features[vid]
         feats, ts = np.asarray(item.features, dtype=np.float32), np.asarray(item.timestamps)
-        events, segs, probs = stream_video(causal, classes, feats, ts, threshold, max_latency)
+        events, segs, probs, activity = stream_video(causal, classes, feats, ts, threshold, max_latency)
         duration = float(video.duration or ts[-1])
         predictions[vid] = [dict(s, segment=[s["segment"][0], min(s["segment"][1], duration)]) for s in segs
                             if min(s["segment"][1], duration) > s["segment"][0]]
         labels = step_labels(ts, video, len(classes))
-        oad_causal.append((frame_scores(probs, len(ts)), labels))
+        oad_causal.append((activity if activity is not None else frame_scores(probs, len(ts)), labels))
         oad_offline.append((frame_scores(level_probs_offline(offline, feats), len(ts)), labels))
         s_d, e_d, n = latencies(events, video, classes)
         start_delays += s_d

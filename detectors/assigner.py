@@ -14,6 +14,15 @@ Multi-THUMOS or Charades, where instances of different classes overlap) the labe
 segment that claims the point is set, whatever its length; the regression target is still
 the shortest segment's. Regression targets are distances to start and end divided by the
 stride.
+
+``anchor='end'`` (for causal, online detectors, which can only see the past) replaces the
+centre region by an end region: a point is positive when it lies after the segment's start
+and within ``[end - end_before * stride, end + end_after * stride]``, i.e. in the last part
+of the segment or a few strides after its end, where a causal point has seen the whole
+action. Its start distance (observed) is large and its end distance small; the end
+distance is negative for points after the end (the regression head must allow it, e.g.
+``CausalRegressionHead(end_mode='signed')``). ``anchor='centre'`` (the default) is the
+offline rule above.
 """
 from __future__ import annotations
 
@@ -26,10 +35,26 @@ from tad.detectors.registry import MODELS
 
 @MODELS.register_module()
 class PointAssigner:
-    """Builds points and assigns targets; no parameters, so a plain registered class."""
+    """Builds points and assigns targets; no parameters, so a plain registered class.
+
+    Args:
+        regression_ranges: (lo, hi) input steps per pyramid level.
+        center_sample_radius: centre region half-width, in strides (``anchor='centre'``).
+        center_sample: False: every point inside the segment (``anchor='centre'``).
+        multi_label: set the label of every segment claiming a point.
+        anchor: ``'centre'`` (offline) or ``'end'`` (causal; see the module docstring).
+        end_before: end region: strides before the segment's end (``anchor='end'``).
+        end_after: end region: strides after the segment's end (``anchor='end'``).
+    """
 
     def __init__(self, regression_ranges: Sequence[Sequence[float]], center_sample_radius: float = 1.5,
-                 center_sample: bool = True, multi_label: bool = False):
+                 center_sample: bool = True, multi_label: bool = False, anchor: str = "centre",
+                 end_before: float = 1.5, end_after: float = 1.0):
+        if anchor not in ("centre", "end"):
+            raise ValueError(f"anchor must be 'centre' or 'end', got {anchor!r}")
+        if end_before < 0 or end_after < 0:
+            raise ValueError("end_before and end_after must be >= 0")
+        self.anchor, self.end_before, self.end_after = anchor, float(end_before), float(end_after)
         self.regression_ranges = [tuple(float(v) for v in r) for r in regression_ranges]
         self.center_sample_radius = center_sample_radius
         self.center_sample = center_sample
@@ -64,7 +89,10 @@ class PointAssigner:
         pos, lo, hi, stride = (points[:, i:i + 1] for i in range(4))  # (N, 1) each
         left = pos - gt[None, :, 0]  # (N, M)
         right = gt[None, :, 1] - pos
-        if self.center_sample:
+        if self.anchor == "end":  # after the start, near the end (before or after it)
+            near_end = (right <= stride * self.end_before) & (-right <= stride * self.end_after)
+            inside = (left > 0) & near_end
+        elif self.center_sample:
             centre = 0.5 * (gt[:, 0] + gt[:, 1])
             radius = stride * self.center_sample_radius  # (N, 1)
             box_left = torch.maximum(centre[None] - radius, gt[None, :, 0])
@@ -72,7 +100,7 @@ class PointAssigner:
             inside = torch.minimum(pos - box_left, box_right - pos) > 0
         else:
             inside = torch.minimum(left, right) > 0
-        reach = torch.maximum(left, right)
+        reach = torch.maximum(left, right)  # anchor='end': the start distance
         in_range = (reach >= lo) & (reach <= hi)
         lengths = (gt[:, 1] - gt[:, 0])[None].expand(n, -1)
         lengths = torch.where(inside & in_range, lengths, torch.full_like(lengths, float("inf")))

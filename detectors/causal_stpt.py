@@ -11,6 +11,11 @@ post-processing as STPT; trains with ``tad train`` on the same stores) with caus
 * ``CausalClassificationHead`` / ``CausalRegressionHead``: causal conv stacks.
 * no boundary refinement (it samples features on both sides of a boundary).
 
+For online use the causal configs assign positives near a segment's END
+(``PointAssigner(anchor='end')``: a causal point at the centre cannot see the end) with a
+signed end distance (``CausalRegressionHead(end_mode='signed')``), and add a per-step
+``activity_head`` (which classes are running now) for start events and per-frame scores.
+
 A point at level l, index i sits at input step ``i * 2**l`` and depends only on input
 steps <= ``i * 2**l``: running the model on a prefix gives exactly the outputs that the
 whole video gives at those points. ``continual()`` returns the step-by-step runner
@@ -26,7 +31,7 @@ from torch import nn
 
 from tad.detectors.causal_layers import CausalConvStack, CausalTransformerBlock, causal_conv, causal_max_pool
 from tad.detectors.registry import MODELS
-from tad.detectors.dense_detector import DenseDetector, _with
+from tad.detectors.dense_detector import DenseDetector, _field, _with
 
 
 @MODELS.register_module()
@@ -131,17 +136,33 @@ class CausalRegressionHead(nn.Module):
         kernel_size: temporal kernel.
         with_ln: LayerNorm in the hidden layers.
         init_distance: output bias (distances start near one stride).
+        end_mode: ``'distance'``: both outputs are non-negative distances (the point lies
+            inside its segment); ``'signed'``: the outputs are the start distance and the
+            segment length (both >= 0), so the end distance ``length - start`` may be
+            negative (a point after the end: ``PointAssigner(anchor='end', end_after > 0)``).
     """
 
     def __init__(self, embed_dim: int, num_levels: int, head_dim: int | None = None, num_layers: int = 3,
-                 kernel_size: int = 3, with_ln: bool = True, init_distance: float = 1.0):
+                 kernel_size: int = 3, with_ln: bool = True, init_distance: float = 1.0,
+                 end_mode: str = "distance"):
         super().__init__()
+        if end_mode not in ("distance", "signed"):
+            raise ValueError(f"end_mode must be 'distance' or 'signed', got {end_mode!r}")
+        self.end_mode = end_mode
         self.stack = CausalConvStack(embed_dim, head_dim or embed_dim, 2, num_layers, kernel_size, with_ln)
         nn.init.constant_(self.stack.out.bias, init_distance)
         self.scales = nn.Parameter(torch.ones(num_levels))
 
+    def decode(self, raw: torch.Tensor, level: int) -> torch.Tensor:
+        """raw stack output (..., 2) of ``level`` -> (start, end) distances in strides (..., 2)."""
+        out = F.relu(self.scales[level] * raw)
+        if self.end_mode == "signed":  # (start, length) -> (start, length - start)
+            out = torch.stack([out[..., 0], out[..., 1] - out[..., 0]], dim=-1)
+        return out
+
     def forward(self, levels: list[torch.Tensor], masks: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [F.relu(self.scales[i] * self.stack(x, m)) for i, (x, m) in enumerate(zip(levels, masks))]
+        return [self.decode(self.stack(x, m), i) * m[:, :, None].to(x.dtype)
+                for i, (x, m) in enumerate(zip(levels, masks))]
 
 
 @MODELS.register_module()
@@ -152,19 +173,60 @@ class CausalSTPTDetector(DenseDetector):
         encoder: encoder config; default ``dict(type='CausalPyramidEncoder')`` with its own defaults.
         cls_head: default ``dict(type='CausalClassificationHead')``.
         reg_head: default ``dict(type='CausalRegressionHead')``.
+        activity_head: None (default: none), or the config of a causal head on level 0 (e.g.
+            ``dict(type='CausalClassificationHead')``) scoring, at every input step, which
+            classes are running (per-step target: the step lies inside a segment of that
+            class; BCE averaged over valid steps, weighted by ``train_cfg['activity_loss_weight']``,
+            default 1.0). Its sigmoid is the per-frame online score and drives ``start``
+            events; ``mode='tensor'`` outputs it as ``activity`` (B, T, K) logits.
         refine: must be False (accepted so configs derived from STPT ones build).
         refinement: ignored (no boundary refinement in the causal model).
         **kwargs: every other argument of ``DenseDetector`` (same defaults).
     """
 
+    DEFAULT_TRAIN_CFG = dict(DenseDetector.DEFAULT_TRAIN_CFG, activity_loss_weight=1.0)
+
     def __init__(self, encoder: dict | None = None, cls_head: dict | None = None, reg_head: dict | None = None,
-                 refine: bool = False, refinement: dict | None = None, **kwargs):
+                 activity_head: dict | None = None, refine: bool = False, refinement: dict | None = None,
+                 **kwargs):
         if refine:
             raise ValueError("CausalSTPTDetector has no boundary refinement (it would look past the current step)")
         super().__init__(encoder=_with(encoder, dict(type="CausalPyramidEncoder")),
                          cls_head=_with(cls_head, dict(type="CausalClassificationHead")),
                          reg_head=_with(reg_head, dict(type="CausalRegressionHead")), **kwargs)
         self.refinement = None
+        self.activity_head = None
+        if activity_head is not None:
+            self.activity_head = MODELS.build(_with(activity_head, dict(type="CausalClassificationHead"),
+                                                    embed_dim=self.embed_dim, num_classes=self.num_classes))
+
+    def _extra_outputs(self, out: dict) -> dict:
+        if self.activity_head is not None:
+            level0 = out["point_mask"][:, :out["lengths"][0]]  # (B, T)
+            out["activity"] = self.activity_head([out["levels"][0]], [level0])[0].float()  # (B, T, K)
+        return out
+
+    def _extra_losses(self, out: dict, targets: dict, norm: torch.Tensor) -> dict:
+        if self.activity_head is None:
+            return {}
+        logits = out["activity"]  # (B, T, K)
+        valid = out["point_mask"][:, :logits.shape[1]]  # (B, T)
+        steps = torch.arange(logits.shape[1], device=logits.device, dtype=torch.float32)
+        labels = torch.zeros_like(logits)
+        for i, sample in enumerate(targets["samples"]):
+            gt = torch.as_tensor(_field(sample, "gt_segments"), dtype=torch.float32).reshape(-1, 2).to(logits.device)
+            cls = torch.as_tensor(_field(sample, "gt_labels"), dtype=torch.long).reshape(-1).to(logits.device)
+            inside = (steps[:, None] >= gt[None, :, 0]) & (steps[:, None] <= gt[None, :, 1])  # (T, M)
+            one_hot = F.one_hot(cls, self.num_classes).float()  # (M, K)
+            labels[i] = (inside.float() @ one_hot).clamp(max=1.0)
+        bce = F.binary_cross_entropy_with_logits(logits[valid], labels[valid], reduction="sum")
+        loss = bce / valid.sum().clamp(min=1)
+        return dict(loss_activity=loss * self.train_cfg["activity_loss_weight"])
+
+    def targets(self, out: dict, data_samples: list) -> dict:
+        targets = super().targets(out, data_samples)
+        targets["samples"] = data_samples
+        return targets
 
     def continual(self):
         """A step-by-step runner sharing this model's weights (``ContinualSTPT``)."""

@@ -6,7 +6,8 @@ Each layer keeps a bounded state, as in Continual 3D CNNs / Continual Transforme
   a FIFO of its last ``k - 1`` inputs (``ConvFIFO``);
 * every causal attention layer: a FIFO of the keys and values of its last ``w - 1``
   steps (``KVFIFO``): a new token costs one projection and one w-key attention row;
-* every level transition: the last two tokens of the finer level (causal max-pool).
+* every level transition: the last two tokens of the finer level (causal max-pool);
+* the activity head, when the model has one: its conv FIFOs at level 0.
 
 Per input step the work is O(sum of windows), whatever the stream length; state memory
 is O(levels x blocks x window x width). The outputs at a point equal those of
@@ -85,6 +86,7 @@ class PointOutput:
     stride: int
     logits: torch.Tensor  # (B, K)
     offsets: torch.Tensor  # (B, 2) distances to start and end, in strides
+    activity: torch.Tensor | None = None  # (B, K) logits of the activity head (level 0 only, when the model has one)
 
 
 class _BlockState:
@@ -136,6 +138,8 @@ class ContinualSTPT:
         self.blocks = [[_BlockState(block) for block in blocks] for blocks in enc.levels]
         self.cls = [_StackState(self.model.cls_head.stack) for _ in range(self.num_levels)]
         self.reg = [_StackState(self.model.reg_head.stack) for _ in range(self.num_levels)]
+        head = getattr(self.model, "activity_head", None)
+        self.activity = _StackState(head.stack) if head is not None else None
         self.counts = [0] * self.num_levels  # points produced per level
         self.recent: list[list[torch.Tensor]] = [[] for _ in range(self.num_levels)]  # last 2 tokens per level
 
@@ -161,9 +165,10 @@ class ContinualSTPT:
         self.counts[level] += 1
         y = self.encoder.level_norms[level](token[:, 0])  # (B, D)
         logits = self.cls[level].step(y)  # (B, K)
-        offsets = F.relu(self.model.reg_head.scales[level] * self.reg[level].step(y))  # (B, 2)
+        offsets = self.model.reg_head.decode(self.reg[level].step(y), level)  # (B, 2)
         stride = 2 ** level
-        point = PointOutput(level, index, index * stride, stride, logits.float(), offsets.float())
+        activity = self.activity.step(y).float() if level == 0 and self.activity is not None else None
+        point = PointOutput(level, index, index * stride, stride, logits.float(), offsets.float(), activity)
         recent = self.recent[level]
         pooled = None
         if level + 1 < self.num_levels and index % 2 == 0:

@@ -6,6 +6,8 @@ and returns the events it triggers:
 
 * ``start`` -- class c is running: its probability at the newest points reached
   ``threshold`` while it was not running; the event carries the predicted start time.
+  When the points carry ``activity`` (the causal model's per-step activity head), that
+  probability is the activity head's, and the start time is the current step's.
   A class stops running after ``off_steps`` steps below ``threshold / 2``.
 * ``segment`` -- a candidate segment is final. Every point gives, per class with
   probability above ``pre_thresh``, a candidate [start, end] (predicted from the point;
@@ -17,7 +19,8 @@ and returns the events it triggers:
   ``segment`` events are returned for final segments scoring ``>= threshold``; every
   final segment goes to ``segments()`` (the ActivityNet result of the stream).
 * ``activity`` -- after each update: (K,) per-class probability at the newest points
-  (the per-frame online action detection score).
+  (the activity head's when present, else the max over the new points' class scores):
+  the per-frame online action detection score.
 
 Work per step is bounded: open candidates live at most until ``max_latency`` after their
 end, and only the ``keep_final`` most recent final segments per class act as suppressors.
@@ -121,6 +124,10 @@ class OnlineSegmentTracker:
                 continue
             for c in np.nonzero(probs > self.pre_thresh)[0]:
                 self.state[c].open.append(Candidate(int(c), start, end, float(probs[c]), self.now))
+        heads = [p.activity for p in points if getattr(p, "activity", None) is not None]
+        if heads:  # the model's per-step activity head: which classes are running now
+            activity = 1.0 / (1.0 + np.exp(-heads[0][0].double().cpu().numpy()))
+            best_start[:] = self.now  # started by now (end-anchored class scores say little about the start)
         self.activity = activity
         for c, st in enumerate(self.state):
             if activity[c] >= self.threshold:

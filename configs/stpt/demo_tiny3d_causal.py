@@ -1,7 +1,8 @@
 # `tad demo --stream`: the demo's detector made causal, trained on the same demo store and
-# served by `tad stream` (one feature step at a time, continual state). Windows 19 / 32 (keys of
-# the past): 10.3 avg mAP on the demo Test set vs 6.3 with the offline demo's 9 / 16 (seed 0, one
-# run each); still far below the offline STPT (61.3). To train it by hand:
+# served by `tad stream` (one feature step at a time, continual state). Online parts as in
+# _base_/models/stpt_causal.py: positives near each segment's END (a causal point cannot see
+# the end of an action from its centre), signed end distance, per-step activity head.
+# To train it by hand:
 #   tad train demo_tiny3d_causal.py --cfg-options ann_file=tad_demo/annotations.json \
 #       feature_store=tad_demo/features.h5 --work-dir tad_demo/train_causal
 _base_ = ['./demo_tiny3d.py']
@@ -11,6 +12,8 @@ model = dict(
     encoder=dict(_delete_=True, type='CausalPyramidEncoder', num_levels=6, num_heads=4, window_size=19,
                  num_local_levels=3, coarse_window=32, stem_blocks=1, drop_path=0.1),
     cls_head=dict(type='CausalClassificationHead'),
-    reg_head=dict(type='CausalRegressionHead'),
+    reg_head=dict(type='CausalRegressionHead', end_mode='signed'),
+    assigner=dict(anchor='end', end_before=1.5, end_after=1.0),
+    activity_head=dict(type='CausalClassificationHead'),
     refine=False,
 )

@@ -25,6 +25,7 @@ from tad.errors import TadInputError
       tad demo                          # 24 videos into ./tad_demo
       tad demo --workdir /tmp/demo --videos 12 --seed 1
       tad demo --stream                 # then stream one Test video through the causal detector
+      tad demo --stream-only            # stream again, reusing the demo already in ./tad_demo
     \b
     Then look at:
       tad_demo/timelines/*.png          # ground truth vs detections
@@ -47,12 +48,24 @@ from tad.errors import TadInputError
 @click.option("--stream", "stream", is_flag=True,
               help="End by training the causal detector and streaming one Test video at real time "
                    "(`tad stream`), printing its events as they come.")
+@click.option("--stream-only", "stream_only", is_flag=True,
+              help="Only the streaming part, on the demo already in --workdir: reuse its videos, features "
+                   "and trained causal detector (trained first if missing) and stream its first Test video.")
+@click.option("--no-realtime", "no_realtime", is_flag=True,
+              help="With --stream/--stream-only: read the video as fast as possible instead of at its frame rate.")
 def demo(workdir: Path, videos: int, seed: int, epochs: int | None, workers: int, threads: int,
-         stream: bool) -> None:
-    from tad.demo.pipeline import run_demo
+         stream: bool, stream_only: bool, no_realtime: bool) -> None:
+    from tad.demo.pipeline import run_demo, stream_existing_demo
 
     try:
+        if stream_only:
+            import torch
+
+            if threads:
+                torch.set_num_threads(threads)
+            stream_existing_demo(workdir, seed=seed, epochs=epochs, realtime=not no_realtime, echo=click.echo)
+            return
         run_demo(workdir, videos=videos, seed=seed, epochs=epochs, workers=workers, threads=threads or None,
-                 echo=click.echo, stream=stream)
+                 echo=click.echo, stream=stream, realtime=not no_realtime)
     except TadInputError as exc:
         fail(exc)

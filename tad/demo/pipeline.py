@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tad.errors import TadInputError
 
-__all__ = ["DemoResult", "demo_config_path", "run_demo"]
+__all__ = ["DemoResult", "demo_config_path", "run_demo", "stream_existing_demo"]
 
 MARKER = ".tad-demo"  # marks a folder as made by `tad demo`, so re-runs may overwrite it
 NUM_TIMELINES = 3  # test videos drawn as PNG timelines
@@ -195,8 +195,10 @@ def demo_causal_config_path() -> Path:
 
 def stream_demo_video(workdir: Path, cfg_options: dict, video: Path, seed: int = 0, epochs: int | None = None,
                       realtime: bool = True, echo=print, seconds: dict | None = None,
-                      threshold: float = 0.3, max_latency: float = 2.0) -> tuple[Path, Path]:
-    """Train the causal demo detector on the demo store, then stream ``video`` through it.
+                      threshold: float = 0.3, max_latency: float = 2.0,
+                      checkpoint: Path | None = None) -> tuple[Path, Path]:
+    """Train the causal demo detector on the demo store (unless ``checkpoint`` is given), then
+    stream ``video`` through it.
 
     Returns (events JSON lines, stream predictions JSON), both in ``workdir``.
     """
@@ -204,19 +206,22 @@ def stream_demo_video(workdir: Path, cfg_options: dict, video: Path, seed: int =
     from tad.engine.runner import build_runner, find_best_checkpoint, load_config
 
     seconds = seconds if seconds is not None else {}
-    cfg = load_config(demo_causal_config_path(), cfg_options=cfg_options)
-    if epochs is not None:
-        _set_epochs(cfg, epochs)
-    _stage("train the causal STPT detector (configs/stpt/demo_tiny3d_causal.py)", echo)
-    t0 = time.perf_counter()
-    train_dir = workdir / "train_causal"
-    if train_dir.exists():
-        shutil.rmtree(train_dir)
-    runner = build_runner(cfg, work_dir=str(train_dir), seed=seed)
-    runner.train()
-    checkpoint = find_best_checkpoint(train_dir)
-    seconds["train_causal"] = time.perf_counter() - t0
-    echo(f"best checkpoint: {checkpoint}")
+    if checkpoint is None:
+        cfg = load_config(demo_causal_config_path(), cfg_options=cfg_options)
+        if epochs is not None:
+            _set_epochs(cfg, epochs)
+        _stage("train the causal STPT detector (configs/stpt/demo_tiny3d_causal.py)", echo)
+        t0 = time.perf_counter()
+        train_dir = workdir / "train_causal"
+        if train_dir.exists():
+            shutil.rmtree(train_dir)
+        runner = build_runner(cfg, work_dir=str(train_dir), seed=seed)
+        runner.train()
+        checkpoint = find_best_checkpoint(train_dir)
+        seconds["train_causal"] = time.perf_counter() - t0
+        echo(f"best checkpoint: {checkpoint}")
+    else:
+        echo(f"causal detector: {checkpoint} (already trained)")
 
     _stage(f"stream {video.name}" + (" at real time" if realtime else ""), echo)
     t0 = time.perf_counter()
@@ -229,6 +234,37 @@ def stream_demo_video(workdir: Path, cfg_options: dict, video: Path, seed: int =
          f"{len(result.events)} events -> {events}; {len(result.segments)} segments -> {preds}")
     if result.end_reason:
         echo(f"warning: {video}: {result.end_reason}")
+    return events, preds
+
+
+def stream_existing_demo(workdir: str | Path = "tad_demo", seed: int = 0, epochs: int | None = None,
+                         realtime: bool = True, echo=print) -> tuple[Path, Path]:
+    """``tad demo --stream-only``: stream the first Test video of the demo already in ``workdir``.
+
+    Reuses its videos, annotations and feature store, and its trained causal detector
+    (``train_causal/``; trained here, as ``--stream`` does, when it has none).
+    Returns (events JSON lines, stream predictions JSON).
+    """
+    from tad.engine.runner import find_best_checkpoint
+    from tad.eval.annotations import load_annotations
+
+    workdir = Path(workdir).resolve()
+    ann_file, store, video_dir = workdir / "annotations.json", workdir / "features.h5", workdir / "videos"
+    for path in (ann_file, store, video_dir):
+        if not path.exists():
+            raise TadInputError(workdir, f"no demo here ({path.name} is missing); run `tad demo --workdir "
+                                         f"{workdir}` first")
+    test_ids = sorted(load_annotations(ann_file).subset("test"))
+    if not test_ids:
+        raise TadInputError(ann_file, "the demo has no Test video to stream")
+    video = _first_video(video_dir, test_ids[0])
+    cfg_options = {"ann_file": str(ann_file), "feature_store": str(store)}
+    try:
+        checkpoint = find_best_checkpoint(workdir / "train_causal")
+    except TadInputError:  # none yet: train it
+        checkpoint = None
+    events, preds = stream_demo_video(workdir, cfg_options, video, seed=seed, epochs=epochs, realtime=realtime,
+                                      echo=echo, checkpoint=checkpoint)
     return events, preds
 
 

@@ -1,6 +1,7 @@
 """Label assignment on hand cases; focal / DIoU losses on hand values; the EMA normaliser."""
 import math
 
+import pytest
 import torch
 
 from tad.detectors.assigner import PointAssigner
@@ -27,6 +28,27 @@ def test_centre_sampling_and_ranges():
     assert reg_t[10].tolist() == [1.0, 0.5]  # distances (2, 1) divided by stride 2
     assert cls_t[pos].tolist() == [[0, 1, 0]] * 3
     assert cls_t[~pos].sum() == 0 and reg_t[~pos].abs().sum() == 0
+
+
+def test_end_anchor_positives_near_the_end_with_signed_end():
+    """anchor='end' (causal models): points after the start, from 1 stride before the end to
+    2 strides after it; the end distance is negative after the end."""
+    a = PointAssigner([(0, 100)], anchor="end", end_before=1.0, end_after=2.0)
+    pts = a.points([16], [1])
+    cls_t, reg_t, pos = a.assign(pts, torch.tensor([[3.0, 9.0]]), torch.tensor([2]), num_classes=3)
+    assert torch.nonzero(pos).squeeze(1).tolist() == [8, 9, 10, 11]  # not the centre (6)
+    assert reg_t[pos].tolist() == [[5.0, 1.0], [6.0, 0.0], [7.0, -1.0], [8.0, -2.0]]
+    assert cls_t[pos].tolist() == [[0, 0, 1]] * 4 and cls_t[~pos].sum() == 0
+    # a short segment: never before its start
+    _, _, pos = a.assign(pts, torch.tensor([[3.0, 3.5]]), torch.tensor([0]), num_classes=3)
+    assert torch.nonzero(pos).squeeze(1).tolist() == [4, 5]
+
+
+def test_end_anchor_rejects_bad_options():
+    with pytest.raises(ValueError, match="anchor"):
+        PointAssigner([(0, 100)], anchor="middle")
+    with pytest.raises(ValueError, match="end_before"):
+        PointAssigner([(0, 100)], anchor="end", end_before=-1)
 
 
 def test_out_of_range_level_is_negative():

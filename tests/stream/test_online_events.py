@@ -12,6 +12,7 @@ class P:
     stride: int
     logits: torch.Tensor
     offsets: torch.Tensor
+    activity: torch.Tensor | None = None
 
 
 def _point(t, probs, back, ahead):
@@ -60,6 +61,28 @@ def test_segment_waits_at_most_max_latency_while_class_still_runs():
     log = _run(tracker, profile, step=0.5)
     first = next(now for now, ev in log if ev["event"] == "segment")
     assert first <= 2.0 + 1.0
+
+
+def test_activity_head_drives_start_events_and_end_anchored_points_the_segment():
+    """With an activity head (the online configs), start events follow its per-step score, while
+    end-anchored class scores (high only at / just after the end, signed end distance) give the segment."""
+    tracker = OnlineSegmentTracker(["a", "b"], threshold=0.5, max_latency=2.0)
+    log = []
+    for t in range(30):  # class 1 runs over steps 10..19 (5 s .. 9.5 s)
+        inside = 10 <= t <= 19
+        act = torch.tensor([[0.01, 0.95 if inside else 0.02]], dtype=torch.float64)
+        near_end = 18 <= t <= 21
+        p = _point(t, [0.01, 0.9 if near_end else 0.01], t - 10, 19 - t)  # end distance < 0 after the end
+        p.activity = torch.log(act / (1 - act))
+        for ev in tracker.update([p], t * 0.5):
+            log.append((t * 0.5, ev))
+    starts = [(now, ev) for now, ev in log if ev["event"] == "start"]
+    segments = [(now, ev) for now, ev in log if ev["event"] == "segment"]
+    assert [(now, ev["label"], ev["start"]) for now, ev in starts] == [(5.0, "b", 5.0)]  # at the first running step
+    assert tracker.activity[1] < 0.05  # the activity head's score, not the class scores
+    assert segments and all(9.5 <= now <= 9.5 + 2.0 for now, _ in segments)
+    best = max(segments, key=lambda x: x[1]["score"])
+    assert best[1]["label"] == "b" and best[1]["segment"] == [5.0, 9.5]
 
 
 def test_bad_options_are_rejected():

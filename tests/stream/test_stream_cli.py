@@ -39,6 +39,20 @@ def test_stream_real_video_events_and_predictions(causal_run, real_videos_dir, t
     assert "start and" in result.output
 
 
+@pytest.mark.slow
+def test_stream_real_video_prints_json_lines(causal_run, real_videos_dir):
+    """Without -o, each event is one JSON line on stdout as it happens (tennis26.mp4, 11.4 s)."""
+    result = CliRunner().invoke(main, _args(real_videos_dir / "tennis26.mp4", causal_run, "--threshold", "0.02",
+                                            "--max-latency", "1"))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert {ev["event"] for ev in lines} == {"start", "segment"}
+    for ev in lines:
+        assert ev["video_id"] == "tennis26" and ev["label"] in ("jump", "throw", "run")
+        assert set(ev) >= {"video_time", "wall_time", "score"}
+        assert ("segment" in ev) == (ev["event"] == "segment") and ("start" in ev) == (ev["event"] == "start")
+
+
 def test_stream_refuses_output_over_input(causal_run, real_videos_dir, tmp_path):
     video = tmp_path / "v.mp4"
     shutil.copy(real_videos_dir / "highjump.mp4", video)

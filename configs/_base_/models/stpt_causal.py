@@ -26,6 +26,13 @@ model = dict(
         input_dropout=0.0,
     ),
     cls_head=dict(type='CausalClassificationHead'),
-    reg_head=dict(type='CausalRegressionHead'),
+    reg_head=dict(type='CausalRegressionHead',
+                  end_mode='signed'),  # (start distance, length): points after the end regress a negative end
+    # Online rule: a causal point at a segment's centre cannot see its end, so positives are the
+    # points near the END (after the start, from end_before strides before the end to end_after
+    # strides after it); offline STPT keeps centre sampling.
+    assigner=dict(anchor='end', end_before=1.5, end_after=1.0),
+    # per-step "which classes are running" head (level 0): start events and per-frame scores
+    activity_head=dict(type='CausalClassificationHead'),
     refine=False,              # no boundary refinement in the causal model
 )
