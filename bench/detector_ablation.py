@@ -99,18 +99,18 @@ def _set_model_option(model_cfg, dotted_key: str, value) -> None:
 
 
 def _raw_weights_checkpoint(checkpoint: Path, out: Path) -> Path | None:
-    """The raw (non-EMA) weights of a checkpoint mmengine's EMAHook wrote, as a checkpoint of their own."""
+    """The raw (non-EMA) weights of a checkpoint mmengine's EMAHook wrote, as a checkpoint of their own
+    (whichever set EMASelectionHook exported)."""
     import torch
 
+    from tad.engine.ema_selection import split_weights
+
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    ema = ckpt.pop("ema_state_dict", None)
-    if not ema:
+    if not ckpt.get("ema_state_dict"):
         return None
-    state = dict(ckpt["state_dict"])
-    for key, value in ema.items():  # after EMAHook's swap: 'module.<name>' holds the raw weights
-        if key.startswith("module.") and key[7:] in state:
-            state[key[7:]] = value
-    ckpt["state_dict"] = state
+    _, raw = split_weights(ckpt)
+    ckpt.pop("ema_state_dict")
+    ckpt["state_dict"] = raw
     torch.save(ckpt, out)
     return out
 

@@ -87,7 +87,7 @@ class SegmentPostProcessor:
     def _suppress(self, seconds, scores, labels, duration, video_id) -> dict:
         kept_segs, kept_scores, kept_labels = soft_nms(
             seconds, scores, labels, self.nms_sigma, self.nms_min_score, self.max_seg_num,
-            self.class_agnostic_nms)
+            self.class_agnostic_nms, max_total=self.max_seg_num)  # stops once the kept top list is final
         kept_segs, kept_scores, kept_labels = (kept_segs[:self.max_seg_num], kept_scores[:self.max_seg_num],
                                                kept_labels[:self.max_seg_num])
         if self.voting_thresh > 0:

@@ -49,19 +49,27 @@ def one_thread():
 
 
 def soft_nms(segments: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, sigma: float = 0.5,
-             min_score: float = 0.001, max_per_class: int = 200, class_agnostic: bool = False
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             min_score: float = 0.001, max_per_class: int = 200, class_agnostic: bool = False,
+             max_total: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """segments (N, 2), scores (N,), labels (N,) -> kept (segments, decayed scores, labels),
-    sorted by score, descending."""
+    sorted by score, descending.
+
+    ``max_total``: only the first ``max_total`` kept segments are wanted (the post-processor's
+    cap per video). The loop then stops as soon as ``max_total`` kept scores are >= every
+    remaining score (a later pick can only score lower or tie, and ties rank after earlier
+    picks), and stops iterating classes whose best remaining score is below the
+    ``max_total``-th kept one: the first ``max_total`` results are exactly those of the full
+    loop; only the tail beyond them is shorter.
+    """
     if segments.numel() == 0:
         return segments.reshape(0, 2), scores.reshape(0), labels.reshape(0)
     if segments.device.type != "cpu":
-        return _soft_nms(segments, scores, labels, sigma, min_score, max_per_class, class_agnostic)
+        return _soft_nms(segments, scores, labels, sigma, min_score, max_per_class, class_agnostic, max_total)
     with one_thread():
-        return _soft_nms(segments, scores, labels, sigma, min_score, max_per_class, class_agnostic)
+        return _soft_nms(segments, scores, labels, sigma, min_score, max_per_class, class_agnostic, max_total)
 
 
-def _soft_nms(segments, scores, labels, sigma, min_score, max_per_class, class_agnostic):
+def _soft_nms(segments, scores, labels, sigma, min_score, max_per_class, class_agnostic, max_total=None):
     device = segments.device
     group_labels = torch.zeros_like(labels) if class_agnostic else labels
     group, column, num_groups, width = _group_by_class(group_labels)
@@ -74,27 +82,48 @@ def _soft_nms(segments, scores, labels, sigma, min_score, max_per_class, class_a
     label_pad[group, column] = labels
     alive[group, column] = scores >= min_score
 
-    rows = torch.arange(num_groups, device=device)
-    kept_idx, kept_scores, kept_valid = [], [], []
-    for _ in range(min(width, max_per_class)):
-        current = torch.where(alive, score_pad, torch.full_like(score_pad, float("-inf")))
-        best_score, best = current.max(dim=1)  # (G,)
+    # the working set: rows (classes) and columns still in play, as indices into the pads
+    row_ids = torch.arange(num_groups, device=device)
+    col_ids = torch.arange(width, device=device)
+    work_segs, work_scores, work_alive = seg_pad, score_pad.clone(), alive
+    kept_rows, kept_cols, kept_scores = [], [], []
+    num_kept = 0
+    for step in range(min(width, max_per_class)):
+        current = torch.where(work_alive, work_scores, torch.full_like(work_scores, float("-inf")))
+        best_score, best = current.max(dim=1)  # (G',)
         valid = torch.isfinite(best_score)
         if not bool(valid.any()):
             break
-        kept_idx.append(best)
-        kept_scores.append(best_score)
-        kept_valid.append(valid)
-        alive[rows, best] = False
-        iou = segment_iou(seg_pad[rows, best][:, None, :], seg_pad)  # (G, W)
-        score_pad = torch.where(alive, score_pad * torch.exp(-(iou * iou) / sigma), score_pad)
-        alive &= score_pad >= min_score
+        if max_total is not None and num_kept >= max_total:
+            kth = torch.topk(torch.cat(kept_scores), max_total).values[-1]
+            if bool(kth >= best_score.max()):
+                break  # no later pick can enter the first max_total
+            # classes whose best remaining score is below the kth kept can never enter either
+            valid &= best_score >= kth
+        r = torch.arange(len(row_ids), device=device)
+        kept_rows.append(row_ids[valid])
+        kept_cols.append(col_ids[best[valid]])
+        kept_scores.append(best_score[valid])
+        num_kept += int(valid.sum())
+        work_alive[r, best] = False
+        iou = segment_iou(work_segs[r, best][:, None, :], work_segs)  # (G', W')
+        work_scores = torch.where(work_alive, work_scores * torch.exp(-(iou * iou) / sigma), work_scores)
+        work_alive &= (work_scores >= min_score) & valid[:, None]
+        if step % 4 == 3:  # drop finished classes and columns dead in every class
+            live_rows, live_cols = work_alive.any(dim=1), work_alive.any(dim=0)
+            if int(live_rows.sum()) < 0.75 * len(row_ids) or int(live_cols.sum()) < 0.75 * len(col_ids):
+                rr, cc = torch.nonzero(live_rows).squeeze(1), torch.nonzero(live_cols).squeeze(1)
+                row_ids, col_ids = row_ids[rr], col_ids[cc]
+                work_segs = work_segs[rr][:, cc]
+                work_scores = work_scores[rr][:, cc]
+                work_alive = work_alive[rr][:, cc]
+                if not len(row_ids) or not len(col_ids):
+                    break
 
-    idx = torch.stack(kept_idx)  # (iters, G)
-    valid = torch.stack(kept_valid)
-    out_rows = rows[None].expand_as(idx)[valid]
-    out_cols = idx[valid]
-    out_scores = torch.stack(kept_scores)[valid]
+    if not kept_rows:
+        return segments.reshape(0, 2)[:0], scores[:0], labels[:0]
+    out_rows, out_cols = torch.cat(kept_rows), torch.cat(kept_cols)
+    out_scores = torch.cat(kept_scores)
     order = torch.argsort(out_scores, descending=True, stable=True)
     return (seg_pad[out_rows, out_cols][order], out_scores[order], label_pad[out_rows, out_cols][order])
 
@@ -120,6 +149,6 @@ class SoftNMS:
     def __init__(self, sigma: float = 0.5, min_score: float = 0.001, class_agnostic: bool = False):
         self.sigma, self.min_score, self.class_agnostic = sigma, min_score, class_agnostic
 
-    def __call__(self, segments, scores, labels, max_per_class: int = 200):
+    def __call__(self, segments, scores, labels, max_per_class: int = 200, max_total: int | None = None):
         return soft_nms(segments, scores, labels, self.sigma, self.min_score, max_per_class,
-                        self.class_agnostic)
+                        self.class_agnostic, max_total)

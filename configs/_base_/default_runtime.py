@@ -24,10 +24,15 @@ default_hooks = dict(
 # checkpoint's `state_dict` holds them (mmengine swaps them in when saving), so `tad eval` /
 # `tad detect` evaluate the EMA. LeanCheckpointHook keeps optimizer state only in the newest
 # step checkpoint (the one `tad train --resume` continues); older ones keep weights + EMA.
+# EMASelectionHook: at the end of training the exported checkpoint (best by validation, else the
+# last) is scored with its EMA and with its raw weights on the validation set; its `state_dict`
+# then holds whichever scored higher (meta['exported_weights'] = 'ema' or 'raw', both scores in
+# meta['weight_selection']; `tad train` prints them), so the export is never worse than raw.
 custom_hooks = [
     dict(type='EMAHook', ema_type='MomentumAnnealingEMA', momentum=0.001, gamma=10,
          update_buffers=True, priority='ABOVE_NORMAL'),
     dict(type='LeanCheckpointHook'),
+    dict(type='EMASelectionHook'),
 ]
 
 env_cfg = dict(

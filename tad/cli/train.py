@@ -17,7 +17,8 @@ from tad.errors import TadInputError
     still work). Checkpoints,
     text logs and TensorBoard logs go to the work dir (default work_dirs/<config name>);
     the best checkpoint by validation average mAP is kept as best_average_mAP_epoch_N.pth.
-    Validation and checkpoints use the EMA weights.
+    Validation and checkpoints use the EMA weights; at the end, the exported checkpoint's EMA and raw
+    weights are both scored on the validation set and it keeps whichever scored higher (printed).
 
     \b
     Examples:
@@ -73,3 +74,7 @@ def train(config, work_dir, resume, cfg_options, seed, amp, device, launcher, ex
         score = runner.message_hub.get_info("best_score")
         note = f" (validation average mAP {100 * score:.2f}%)" if score is not None and "best_" in best.name else ""
         click.echo(f"best checkpoint: {best}{note}")
+        selection = runner.message_hub.get_info("weight_selection")
+        if selection:
+            click.echo(f"exported weights: {selection['exported']} (validation {selection['metric']}: "
+                       f"EMA {100 * selection['ema']:.2f}%, raw {100 * selection['raw']:.2f}%)")

@@ -46,6 +46,31 @@ def test_soft_nms_equals_naive_loop(seed):
     assert got[2].tolist() == [r[2] for r in ref]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_soft_nms_early_exit_keeps_the_first_max_total_exactly(seed):
+    """max_total (the post-processor's cap) stops the loop early: the first max_total results equal
+    the plain loop's, bit for bit (ties included: scores quantised so that many tie)."""
+    gen = torch.Generator().manual_seed(seed)
+    n = 600
+    starts = torch.rand(n, generator=gen, dtype=torch.float64) * 200
+    segments = torch.stack([starts, starts + 1 + torch.rand(n, generator=gen, dtype=torch.float64) * 30], 1)
+    scores = torch.rand(n, generator=gen, dtype=torch.float64)
+    if seed % 2:
+        scores = (scores * 20).round() / 20 + 0.01
+    labels = torch.randint(0, 8, (n,), generator=gen)
+    full = soft_nms(segments, scores, labels, sigma=0.5, min_score=0.001, max_per_class=60)
+    ref = naive_soft_nms(segments, scores, labels, 0.5, 0.001, 60)
+    assert len(full[0]) == len(ref)
+    for max_total in (1, 25, 100):
+        got = soft_nms(segments, scores, labels, sigma=0.5, min_score=0.001, max_per_class=60,
+                       max_total=max_total)
+        assert len(got[0]) >= max_total
+        for a, b in zip(got, full):
+            assert torch.equal(a[:max_total], b[:max_total])
+        np.testing.assert_allclose(got[1][:max_total].numpy(), np.array([r[1] for r in ref[:max_total]]),
+                                   rtol=1e-10, atol=1e-12)
+
+
 def test_soft_nms_is_class_aware_and_handles_empty():
     segs = torch.tensor([[0.0, 10.0], [0.0, 10.0]])
     kept = soft_nms(segs, torch.tensor([0.9, 0.8]), torch.tensor([0, 1]))
