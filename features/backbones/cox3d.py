@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tad.features.backbones._layers import conv_bn
+from tad.features.backbones._layers import _tensor_key, conv_bn
 from tad.features.backbones.base import BackboneCard
 from tad.features.backbones.continual import ContinualBackbone, WindowMean, causal_temporal_conv, window_mean
 from tad.features.backbones.x3d import PRESETS, X3D, X3DTransform, _card
@@ -62,12 +62,26 @@ class CoX3DState:
 
 
 def _folded(conv: nn.Conv3d, bn: nn.BatchNorm3d) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """BN folded into the conv (inference), as ``conv_bn`` does; (None, None) while training."""
+    """BN folded into the conv (inference), as ``conv_bn`` does, cached on the conv and rebuilt
+    whenever a source tensor changes; (None, None) while training."""
     if bn.training or torch.is_grad_enabled():
         return None, None
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
-    shift = bn.bias - bn.running_mean * scale
-    return conv.weight * scale.view(-1, 1, 1, 1, 1), shift
+    sources = (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+    key = tuple(_tensor_key(t) for t in sources) + (bn.eps,)
+    cached = conv.__dict__.get("_co_folded_bn")
+    if cached is None or cached[0] != key:
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
+        shift = bn.bias - bn.running_mean * scale
+        cached = (key, conv.weight * scale.view(-1, 1, 1, 1, 1), shift)
+        conv.__dict__["_co_folded_bn"] = cached
+    return cached[1], cached[2]
+
+
+def _squeeze_excite(se, x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """x (B, C, n, H, W) scaled by sigmoid(fc2(relu(fc1(mean)))), mean (B, C, n); the 1x1x1 convs as linears."""
+    hidden = F.relu(F.linear(mean.transpose(1, 2), se.fc1.weight.flatten(1), se.fc1.bias))  # (B, n, C_r)
+    gate = torch.sigmoid(F.linear(hidden, se.fc2.weight.flatten(1), se.fc2.bias))  # (B, n, C)
+    return x * gate.transpose(1, 2)[:, :, :, None, None]
 
 
 class CoX3D(ContinualBackbone, X3D):
@@ -103,9 +117,7 @@ class CoX3D(ContinualBackbone, X3D):
         x = F.relu(conv_bn(t.a, t.a_bn, x))  # (B, C_inner, n, H, W)
         x = self._conv(f"{name}.b", t.b, t.b_bn, x, state)  # (B, C_inner, n, H / s, W / s)
         if t.se is not None:
-            s = window_mean(x.mean(dim=(3, 4)), state.mean(f"{name}.se"))  # (B, C_inner, n)
-            s = s[:, :, :, None, None]  # (B, C_inner, n, 1, 1)
-            x = x * torch.sigmoid(t.se.fc2(F.relu(t.se.fc1(s))))
+            x = _squeeze_excite(t.se, x, window_mean(x.mean(dim=(3, 4)), state.mean(f"{name}.se")))
         return conv_bn(t.c, t.c_bn, F.silu(x))  # (B, C_out, n, H / s, W / s)
 
     def forward_steps(self, frames: torch.Tensor, state: CoX3DState) -> torch.Tensor:
