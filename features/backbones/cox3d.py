@@ -25,10 +25,25 @@ feature: ``5 + 2 x blocks`` steps of convs (XS/S/M: 26 blocks, 57 steps; L: 55 b
 delay 0. Warm-up: before the first frame the buffers are zeros, and the window means of
 the first ``window - 1`` steps average the steps seen so far.
 
-The continual-inference package (``co.Conv3d``, ``co.AdaptiveAvgPool3d``, ``co.Residual``;
-by the CoX3D authors) was examined and is not used; see the project README
-("Continual backbones") for why. The ring buffers here are two small functions,
-``causal_temporal_conv`` and ``window_mean``.
+The continual-inference package (v1.2.4, by the CoX3D authors) was examined and is not used,
+although it imports and runs on torch 2.13 (checked: ``co.Conv3d`` with temporal padding
+k - 1 gives our causal conv to 2e-7):
+
+* ``co.Conv3d`` gives a zero-delay, zero-history output only with temporal padding k - 1;
+  with padding 0 (no future padding) it emits nothing for k - 1 steps, and its ``forward``
+  (its offline path) pads both ends, so offline extraction could not use it;
+* its ``forward_steps`` loops over the steps in Python (one conv per step), so a whole
+  video is not one conv over the frame sequence, as offline extraction is here;
+* its state lives in module buffers: one stream per module instance, while one model here
+  serves several frame phases and videos (each call would swap the state of 27-56 layers);
+* its pooling (``co.AvgPool3d``/``co.AdaptiveAvgPool3d``) emits nothing until a window is
+  full and strides by the window; the warm-up here averages the steps seen so far;
+* the official CoX3D (``co.Residual``/``co.Delay``) delays the shortcut to the centred
+  kernels, the formulation not taken here (28-step delay);
+* replacing X3D's modules by ``co`` modules would lose the BN folding of ``conv_bn``.
+
+The ring buffers here are two small functions in ``continual.py``: ``causal_temporal_conv``
+and ``window_mean``.
 """
 from __future__ import annotations
 
