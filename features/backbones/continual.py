@@ -34,7 +34,11 @@ __all__ = ["ContinualBackbone", "WindowMean", "window_mean", "causal_temporal_co
 
 class WindowMean:
     """State of a sliding mean over the last ``window`` steps: the previous ``window - 1``
-    step vectors (zeros before the first step) and how many steps were seen."""
+    step vectors (zeros before the first step) and how many steps were seen.
+
+    Args:
+        window: steps averaged (>= 1).
+    """
 
     def __init__(self, window: int):
         self.window = int(window)

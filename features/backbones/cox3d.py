@@ -25,10 +25,25 @@ feature: ``5 + 2 x blocks`` steps of convs (XS/S/M: 26 blocks, 57 steps; L: 55 b
 delay 0. Warm-up: before the first frame the buffers are zeros, and the window means of
 the first ``window - 1`` steps average the steps seen so far.
 
-The continual-inference package (``co.Conv3d``, ``co.AdaptiveAvgPool3d``, ``co.Residual``;
-by the CoX3D authors) was examined and is not used; see the project README
-("Continual backbones") for why. The ring buffers here are two small functions,
-``causal_temporal_conv`` and ``window_mean``.
+The continual-inference package (v1.2.4, by the CoX3D authors) was examined and is not used,
+although it imports and runs on torch 2.13 (checked: ``co.Conv3d`` with temporal padding
+k - 1 gives our causal conv to 2e-7):
+
+* ``co.Conv3d`` gives a zero-delay, zero-history output only with temporal padding k - 1;
+  with padding 0 (no future padding) it emits nothing for k - 1 steps, and its ``forward``
+  (its offline path) pads both ends, so offline extraction could not use it;
+* its ``forward_steps`` loops over the steps in Python (one conv per step), so a whole
+  video is not one conv over the frame sequence, as offline extraction is here;
+* its state lives in module buffers: one stream per module instance, while one model here
+  serves several frame phases and videos (each call would swap the state of 27-56 layers);
+* its pooling (``co.AvgPool3d``/``co.AdaptiveAvgPool3d``) emits nothing until a window is
+  full and strides by the window; the warm-up here averages the steps seen so far;
+* the official CoX3D (``co.Residual``/``co.Delay``) delays the shortcut to the centred
+  kernels, the formulation not taken here (28-step delay);
+* replacing X3D's modules by ``co`` modules would lose the BN folding of ``conv_bn``.
+
+The ring buffers here are two small functions in ``continual.py``: ``causal_temporal_conv``
+and ``window_mean``.
 """
 from __future__ import annotations
 
@@ -38,7 +53,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tad.features.backbones._layers import conv_bn
+from tad.features.backbones._layers import _tensor_key, conv_bn
 from tad.features.backbones.base import BackboneCard
 from tad.features.backbones.continual import ContinualBackbone, WindowMean, causal_temporal_conv, window_mean
 from tad.features.backbones.x3d import PRESETS, X3D, X3DTransform, _card
@@ -62,12 +77,26 @@ class CoX3DState:
 
 
 def _folded(conv: nn.Conv3d, bn: nn.BatchNorm3d) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """BN folded into the conv (inference), as ``conv_bn`` does; (None, None) while training."""
+    """BN folded into the conv (inference), as ``conv_bn`` does, cached on the conv and rebuilt
+    whenever a source tensor changes; (None, None) while training."""
     if bn.training or torch.is_grad_enabled():
         return None, None
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
-    shift = bn.bias - bn.running_mean * scale
-    return conv.weight * scale.view(-1, 1, 1, 1, 1), shift
+    sources = (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+    key = tuple(_tensor_key(t) for t in sources) + (bn.eps,)
+    cached = conv.__dict__.get("_co_folded_bn")
+    if cached is None or cached[0] != key:
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
+        shift = bn.bias - bn.running_mean * scale
+        cached = (key, conv.weight * scale.view(-1, 1, 1, 1, 1), shift)
+        conv.__dict__["_co_folded_bn"] = cached
+    return cached[1], cached[2]
+
+
+def _squeeze_excite(se, x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """x (B, C, n, H, W) scaled by sigmoid(fc2(relu(fc1(mean)))), mean (B, C, n); the 1x1x1 convs as linears."""
+    hidden = F.relu(F.linear(mean.transpose(1, 2), se.fc1.weight.flatten(1), se.fc1.bias))  # (B, n, C_r)
+    gate = torch.sigmoid(F.linear(hidden, se.fc2.weight.flatten(1), se.fc2.bias))  # (B, n, C)
+    return x * gate.transpose(1, 2)[:, :, :, None, None]
 
 
 class CoX3D(ContinualBackbone, X3D):
@@ -103,9 +132,7 @@ class CoX3D(ContinualBackbone, X3D):
         x = F.relu(conv_bn(t.a, t.a_bn, x))  # (B, C_inner, n, H, W)
         x = self._conv(f"{name}.b", t.b, t.b_bn, x, state)  # (B, C_inner, n, H / s, W / s)
         if t.se is not None:
-            s = window_mean(x.mean(dim=(3, 4)), state.mean(f"{name}.se"))  # (B, C_inner, n)
-            s = s[:, :, :, None, None]  # (B, C_inner, n, 1, 1)
-            x = x * torch.sigmoid(t.se.fc2(F.relu(t.se.fc1(s))))
+            x = _squeeze_excite(t.se, x, window_mean(x.mean(dim=(3, 4)), state.mean(f"{name}.se")))
         return conv_bn(t.c, t.c_bn, F.silu(x))  # (B, C_out, n, H / s, W / s)
 
     def forward_steps(self, frames: torch.Tensor, state: CoX3DState) -> torch.Tensor:

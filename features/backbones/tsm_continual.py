@@ -11,7 +11,8 @@ its vector is the frame's global average and the feature after a step is the mea
 the last ``window`` steps (window = the clip length; fewer during warm-up), the clip
 feature of the clip-mode backbone. Receptive field: one more past step per shifted block
 (MobileNetV2 10 blocks: 11 steps; R50 16 blocks: 17 steps) plus the window; delay 0.
-See :mod:`tad.features.backbones.continual` for the contract.
+See :mod:`tad.features.backbones.continual` for the contract. The continual-inference package
+has no temporal-shift module; the buffer is ``continual_shift`` here.
 """
 from __future__ import annotations
 

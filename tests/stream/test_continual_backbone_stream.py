@@ -2,6 +2,9 @@
 video, and `tad stream --backbone cox3d_xs` runs the backbone once per frame (X3D-XS res5, 32 px, 10 fps)."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,10 +12,13 @@ from click.testing import CliRunner
 
 from tad.cli import main
 
+if str(Path(__file__).resolve().parents[1] / "backbones") not in sys.path:  # parity_recipe (seeded weights)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backbones"))
+
 OPTS = ["--backbone-option", "feature='s5'", "--fps", "10", "--short-side", "32", "--crop", "32"]
 
 
-def _stream_features(video, clip_stride: int):
+def _stream_features(video, clip_stride: int, model=None, frame_interval: int | None = None, fps=10.0):
     """What `tad stream` computes: live frames -> assembler (keep_frames) -> ContinualFeatureStream, frame by frame."""
     from tad.features.continual_features import ContinualFeatureStream
     from tad.features.frame_transforms import FrameGeometry
@@ -20,10 +26,11 @@ def _stream_features(video, clip_stride: int):
     from tad.features.online_clips import OnlineClipAssembler
     from tad.features.registry import BACKBONES
 
-    model = BACKBONES.build(dict(type="cox3d_xs", feature="s5", crop=32)).eval()
+    model = model or BACKBONES.build(dict(type="cox3d_xs", feature="s5", crop=32)).eval()
     spec = model.spec
-    stream = ContinualFeatureStream(model, spec.clip_len, spec.frame_interval, clip_stride)
-    assembler = OnlineClipAssembler(spec.clip_len, spec.frame_interval, clip_stride, 10.0, keep_frames=True)
+    interval = frame_interval or spec.frame_interval
+    stream = ContinualFeatureStream(model, spec.clip_len, interval, clip_stride)
+    assembler = OnlineClipAssembler(spec.clip_len, interval, clip_stride, fps, keep_frames=True)
     feats, centres = {}, {}
     source = LiveFrameSource(str(video), FrameGeometry(short_side=32, crop=32))
     try:
@@ -68,6 +75,38 @@ def test_extract_offline_equals_frame_by_frame_stream(real_videos_dir, tmp_path)
     assert np.allclose(stored.timestamps, [centres[i] for i in range(n)], atol=1e-6)
     assert np.allclose(stored.timestamps, (8 * np.arange(n) + 18.5) / 10, atol=0.02)
     assert frames == 113 and steps == len(range(0, 113, 4))  # phases 0, 4, 8 of 12: a quarter of the frames
+
+
+@pytest.mark.parametrize("backbone,interval,stride", [("cox3d_xs", 4, 2), ("tsm_mobilenetv2_continual", 2, 4)])
+def test_rendered_video_extract_equals_stream(backbone, interval, stride, tmp_path):
+    """A rendered video, seeded weights from a checkpoint file (every BN random): the library extraction
+    (MemorySink, what `tad detect` uses) = the frame-by-frame stream, for CoX3D and continual TSM."""
+    from extract_video_utils import make_video
+    from parity_recipe import recipe_state_dict
+
+    from tad.features.extract import ExtractOptions, extract_videos
+    from tad.features.feature_sinks import MemorySink
+    from tad.features.registry import BACKBONES
+
+    video = make_video(tmp_path / "rendered.mp4", num_frames=30, width=48, height=32)
+    model = BACKBONES.build(dict(type=backbone, crop=32)).eval()
+    keys = {k: list(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    state = {k: torch.from_numpy(v) for k, v in recipe_state_dict(keys, 1).items()}
+    model.load_state_dict(state, strict=False)
+    torch.save(state, tmp_path / "weights.pth")
+    opts = ExtractOptions(backbone=backbone, checkpoint=str(tmp_path / "weights.pth"), fps="native", short_side=32,
+                          crop=32, frame_interval=interval, clip_stride=stride, workers=0, store_dtype="float32",
+                          chunk_frames=8)
+    sink = MemorySink()
+    summary = extract_videos([video], tmp_path, None, opts, progress=False, sink=sink)
+    assert not summary.failed and sink.meta["options"]["continual"]["delay_steps"] == 0
+    stored = sink.videos["rendered"]
+    feats, centres, _, frames = _stream_features(video, stride, model=model, frame_interval=interval, fps=None)
+    span = (model.spec.clip_len - 1) * interval + 1
+    assert frames == 30 and len(stored.features) == (30 - span) // stride + 1 == len(feats)
+    stream_feats = np.stack([feats[i] for i in range(len(feats))])
+    assert np.abs(stream_feats - stored.features).max() <= 1e-4 and np.abs(stored.features).mean() > 1e-3
+    assert np.allclose(stored.timestamps, [centres[i] for i in range(len(feats))], atol=1e-6)
 
 
 @pytest.fixture(scope="module")
