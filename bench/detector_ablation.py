@@ -130,7 +130,7 @@ def train_and_evaluate(job: dict) -> dict:
         options["max_seq_len"] = job["max_seq_len"]
     if job["epochs"]:
         options["max_epochs"] = job["epochs"]  # the schedulers' bounds follow (load_config)
-    cfg = load_config(str(REPO / "configs" / config), cfg_options=options)
+    cfg = load_config(str(REPO / "bench" / "configs" / config), cfg_options=options)
     model = cfg.model
     model.update(in_channels=job["feature_dim"], num_classes=job["num_classes"])
     if job["max_seq_len"]:

@@ -7,7 +7,9 @@ reference (configs/_base_/models/actionformer_like.py), in the same run:
   sequences of 2304 steps (THUMOS max_seq_len), full-size model (2048-d input),
   in float32 and under bf16 autocast (CPU) / fp16 autocast (CUDA);
 * inference on one THUMOS-length video (forward 'predict', including decoding,
-  Soft-NMS and the cap on segments).
+  Soft-NMS and the cap on segments); ``--profile`` adds a torch.profiler breakdown of it
+  into encoder, classification head, regression head, candidate selection, Soft-NMS and
+  score voting (CPU time of each stage, inclusive; profiler overhead included).
 
 Each measurement runs in its own subprocess; peak memory is the growth of the
 process's peak RSS (``resource.getrusage().ru_maxrss``) over the measured part, i.e.
@@ -19,6 +21,7 @@ Examples:
   python bench/detector_step.py                       # full size, CPU
   python bench/detector_step.py --steps 2 --seq-len 1152   # quicker
   python bench/detector_step.py --device cuda --steps 20
+  python bench/detector_step.py --modes infer --precisions fp32 --in-channels 256 --infer-len 12288 --profile
 """
 from __future__ import annotations
 
@@ -110,6 +113,42 @@ def _peak_mb(torch, device, rss0_kb):
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0_kb) / 1024.0
 
 
+#: profiled stages of one 'predict' call: (label, object, method name)
+def _stage_targets(model):
+    import tad.detectors.postprocess as postprocess
+
+    return [("encoder", model.encoder, "forward"), ("cls_head", model.cls_head, "forward"),
+            ("reg_head", model.reg_head, "forward"), ("candidates", model.postprocessor, "select_candidates"),
+            ("soft_nms", postprocess, "soft_nms"), ("voting", postprocess, "score_voting")]
+
+
+def profile_predict(torch, model, inputs, samples) -> dict:
+    """CPU seconds of each stage of one 'predict' call (torch.profiler record_function ranges)."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    originals = []
+    for label, owner, name in _stage_targets(model):
+        fn = getattr(owner, name)
+        originals.append((owner, name, fn))
+
+        def wrapped(*a, _fn=fn, _label=label, **k):
+            with record_function("stage:" + _label):
+                return _fn(*a, **k)
+        setattr(owner, name, wrapped)
+    try:
+        with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+            with record_function("stage:total"):
+                model(inputs, samples, mode="predict")
+    finally:
+        for owner, name, fn in originals:
+            if owner is model.postprocessor or isinstance(owner, torch.nn.Module):
+                delattr(owner, name)  # back to the class attribute
+            else:
+                setattr(owner, name, fn)
+    return {e.key[len("stage:"):]: e.cpu_time_total / 1e6 for e in prof.key_averages()
+            if e.key.startswith("stage:")}
+
+
 def worker(args: dict) -> dict:
     model, torch = build_model(args["variant"], args["in_channels"], args["num_classes"], args["embed_dim"], args["device"])
     if args["threads"]:
@@ -163,6 +202,8 @@ def worker(args: dict) -> dict:
                 num_segments = int(len(preds[0]["scores"]))
         out.update(infer_s=min(times), infer_mean_s=sum(times) / len(times), peak_mb=_peak_mb(torch, device, rss0),
                    segments=num_segments)
+        if args.get("profile"):
+            out["stages"] = profile_predict(torch, model, inputs, samples)
     return out
 
 
@@ -197,13 +238,15 @@ def _fmt(value, spec):
 @click.option("--warmup", type=int, default=1, show_default=True)
 @click.option("--precisions", default="fp32,bf16", show_default=True, help="fp32, bf16 (autocast), fp16 (CUDA autocast).")
 @click.option("--variants", default="stpt,actionformer_like", show_default=True)
+@click.option("--modes", default="train,infer", show_default=True, help="train, infer or both.")
+@click.option("--profile", is_flag=True, help="Also print a torch.profiler stage breakdown of one inference.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--threads", type=int, default=0, help="torch threads (0: torch's default).")
 @click.option("--timeout", type=float, default=900, show_default=True, help="Seconds per measurement.")
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")
 @click.option("--worker-json", default=None, hidden=True)
 def main(seq_len, batch, infer_len, in_channels, num_classes, embed_dim, steps, warmup, precisions, variants,
-         device, threads, timeout, json_out, worker_json):
+         modes, profile, device, threads, timeout, json_out, worker_json):
     if worker_json:
         print("RESULT " + json.dumps(worker(json.loads(worker_json))), flush=True)
         return
@@ -216,10 +259,11 @@ def main(seq_len, batch, infer_len, in_channels, num_classes, embed_dim, steps, 
     results = []
     for variant in variants.split(","):
         for precision in precisions.split(","):
-            for mode in ("train", "infer"):
+            for mode in [m for m in ("train", "infer") if m in modes.split(",")]:
                 args = dict(variant=variant, precision=precision, mode=mode, seq_len=seq_len, batch=batch,
                             infer_len=infer_len, in_channels=in_channels, num_classes=num_classes,
-                            embed_dim=embed_dim, steps=steps, warmup=warmup, device=device, threads=threads)
+                            embed_dim=embed_dim, steps=steps, warmup=warmup, device=device, threads=threads,
+                            profile=profile)
                 res = run_worker(args, timeout)
                 results.append(res)
                 if "error" in res:
@@ -230,6 +274,12 @@ def main(seq_len, batch, infer_len, in_channels, num_classes, embed_dim, steps, 
                 else:
                     print(f"  {variant:18s} {precision:5s} inference {res['infer_s']:.3f} s/video "
                           f"(mean {res['infer_mean_s']:.3f}), peak +{res['peak_mb']:.0f} MiB, {res['segments']} segments")
+                    if res.get("stages"):
+                        st = res["stages"]
+                        total = st.get("total") or 1.0
+                        print("    profile (CPU s, % of total): " + ", ".join(
+                            f"{k} {v:.3f} ({100 * v / total:.0f}%)" for k, v in st.items() if k != "total")
+                            + f"; total {total:.3f}")
                 sys.stdout.flush()
 
     def find(variant, precision, mode):
