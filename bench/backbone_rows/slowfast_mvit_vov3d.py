@@ -28,6 +28,7 @@ class _Pathways(nn.Module):
 def _cfg(get_cfg, yaml_text: str, frames: int, crop: int):
     cfg = get_cfg()
     cfg.merge_from_other_cfg(cfg.load_cfg(yaml_text))
+    cfg.DATA.INPUT_CHANNEL_NUM = [3]
     cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE, cfg.DATA.TEST_CROP_SIZE, cfg.NUM_GPUS = frames, crop, crop, 0
     return cfg
 

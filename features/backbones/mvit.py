@@ -4,7 +4,8 @@ Contract: ``MViT`` maps normalised clips (B, 3, 16, 224, 224) to the pre-classif
 torchvision's ``mvit_v1_b`` / ``mvit_v2_s``: the class token after the final LayerNorm,
 (B, 768). The released torchvision weights (``mvit_v1_b-dbeb1030.pth``,
 ``mvit_v2_s-ae3be167.pth``: bare state dicts) load strictly; ``head.*`` is ignored.
-SlowFast's ``.pyth`` layout of the same models is *not* converted yet (see the README).
+SlowFast's ``.pyth`` layout of the same models loads through ``mvit_slowfast.py``
+(``mvit_v1_b_16x4_slowfast`` / ``mvit_v2_s_16x4_slowfast``).
 
 Architecture (read from torchvision 0.28 ``models/video/mvit.py`` and checked against it on
 seeded weights):

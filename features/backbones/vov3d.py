@@ -53,8 +53,8 @@ FEATURES = ("lin5", "conv5", "s5")
 
 #: size -> (INNER_CH, blocks per stage, GFLOPs per 16 x 256^2 clip, checkpoints)
 PRESETS = {
-    "m": (40, (1, 2, 3, 2), 13.7, ("vov3d_M_k400_weight.pth", "vov3d_M_k400.pth")),
-    "l": (48, (1, 2, 5, 3), 19.8, ("vov3d_L_k400_weight.pth", "vov3d_L_k400.pth")),
+    "m": (40, (1, 2, 3, 2), 12.8, ("vov3d_M_k400_weight.pth", "vov3d_M_k400.pth")),
+    "l": (48, (1, 2, 5, 3), 24.3, ("vov3d_L_k400_weight.pth", "vov3d_L_k400.pth")),
 }
 
 
@@ -162,7 +162,8 @@ class VoV3D(Backbone):
         dims = {"lin5": DIM_C5, "conv5": inner_ch * INNER_MULTIPLIER[-1], "s5": dim_in}
         self.spec = BackboneSpec(clip_len=16, frame_interval=5, feature_dim=dims[feature], fps=30.0,
                                  short_side=short_side, crop=crop, extra=dict(size=size, feature=feature, depths=depths))
-        init_resnet_weights(self, init_seed, zero_bn_suffix="c_bn")
+        if not self.head.lin_5.weight.is_meta:  # built on the meta device: shapes only, nothing to draw
+            init_resnet_weights(self, init_seed, zero_bn_suffix="c_bn")
 
     def forward_maps(self, clips: torch.Tensor) -> list[torch.Tensor]:
         x = self.s1.pathway0_stem(clips)  # (B, C/2, T, H/2, W/2)

@@ -79,11 +79,6 @@ def test_parity_reduced_input(tmp_path, fx, size):
     _parity(tmp_path, fx, f"vov3d_{size}_t4_s64")
 
 
-@pytest.mark.slow
-def test_parity_full_size_m(tmp_path, fx):
-    _parity(tmp_path, fx, "vov3d_m_t16_s224")
-
-
 def test_strict_loading_errors(tmp_path, fx):
     path = _pth(tmp_path, fx["cases"]["vov3d_m_t4_s64"]["keys"], "vov3d_M_k400_weight.pth")
     with pytest.raises(TadInputError) as info:  # VoV3D-M weights into VoV3D-L: the deeper blocks are missing
