@@ -207,9 +207,12 @@ class ViViT(Backbone):
 
 
 _PAPER = "ViViT (Arnab et al., ICCV 2021)"
-_SOURCE = ("google-research/scenic projects/vivit README model zoo (storage.googleapis.com/scenic-bucket/vivit/...; "
-           "Flax checkpoints: convert with `tad convert-checkpoint vivit`)")
 _NORM = "RGB [-1, 1] (mean 0.5 / std 0.5); short side 256, centre crop 224"
+
+
+def _source(*released: str) -> str:
+    files = ", ".join(f"storage.googleapis.com/scenic-bucket/vivit/{r}/checkpoint" for r in released)
+    return f"`tad convert-checkpoint vivit` of scenic's Flax checkpoint ({files}; google-research/scenic projects/vivit README)"
 
 
 def _register(name: str, size: str, model: str, card: BackboneCard) -> type:
@@ -222,13 +225,13 @@ def _register(name: str, size: str, model: str, card: BackboneCard) -> type:
 # GFLOPs per clip: torch.utils.flop_counter (2 FLOPs per multiply-add) on one 32 x 224^2 clip.
 ViViTB16x2K400 = _register("vivit_b16x2_k400", "b", "unfactorised", BackboneCard(
     paper=_PAPER + ", model 1 (unfactorised)", input="32 x 2 @ 224^2", norm=_NORM, feature_dim=768, gflops=903.0,
-    checkpoints=("kinetics_400/vivit_base_16x2_unfactorized/checkpoint (converted .pth)",), source=_SOURCE))
+    checkpoints=("vivit_b16x2_k400.pth",), source=_source("kinetics_400/vivit_base_16x2_unfactorized")))
 ViViTB16x2FEK400 = _register("vivit_b16x2_fe_k400", "b", "factorised_encoder", BackboneCard(
     paper=_PAPER + ", model 2 (factorised encoder)", input="32 x 2 @ 224^2", norm=_NORM, feature_dim=768,
-    gflops=566.7, checkpoints=("kinetics_400/vivit_base_16x2_fe/checkpoint (converted .pth)",), source=_SOURCE))
+    gflops=566.7, checkpoints=("vivit_b16x2_fe_k400.pth",), source=_source("kinetics_400/vivit_base_16x2_fe")))
 ViViTL16x2FEK400 = _register("vivit_l16x2_fe_k400", "l", "factorised_encoder", BackboneCard(
     paper=_PAPER + ", model 2 (factorised encoder)", input="32 x 2 @ 224^2", norm=_NORM, feature_dim=1024,
-    gflops=1984.9,
-    checkpoints=("kinetics_400/vivit_large_16x2_fe/checkpoint (converted .pth)",
-                 "kinetics_600/vivit_large_16x2_fe/checkpoint (same encoder; converted .pth)",
-                 "epic_kitchens/vivit_large_16x2_fe/checkpoint (same encoder; converted .pth)"), source=_SOURCE))
+    gflops=1984.9, checkpoints=("vivit_l16x2_fe_k400.pth",),
+    source=_source("kinetics_400/vivit_large_16x2_fe", "kinetics_600/vivit_large_16x2_fe",
+                   "epic_kitchens/vivit_large_16x2_fe") + "; K600: the same model; EPIC-Kitchens: 4 temporal blocks and 32 frames every 1, "
+    "`--backbone-option temporal_depth=4 --frame-interval 1`"))
