@@ -21,7 +21,6 @@ Layout map (Flax -> ours; ``v`` a view, ``l`` a layer):
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 
 from tad.errors import TadInputError
-from tad.features.backbones.convert_vivit import IGNORED, FlaxViTMapper, _dense, _leaf, conv_tubelet
+from tad.features.backbones.convert_vivit import IGNORED, FlaxViTMapper, _dense, _leaf, conv_tubelet, write_converted
 from tad.features.backbones.flax_msgpack import flatten_tree, flax_params, read_flax_checkpoint
 from tad.features.backbones.mtv import PATCH, VARIANTS, VIT_SIZES
 
@@ -151,8 +150,5 @@ def convert_mtv_checkpoint(src: str | Path, dst: str | Path, backbone: str | Non
     if "fusion_layers" in differ:
         differ["fusion_layers"] = "".join(f"{layer}," for layer in differ["fusion_layers"])  # a tuple literal
     meta = dict(converted_from="scenic MTV Flax checkpoint", source=str(Path(src).name), backbone=name, options=differ)
-    dst = Path(dst)
-    tmp = dst.with_name(dst.name + ".partial")
-    torch.save({"state_dict": {k: v.contiguous() for k, v in tensors.items()}, "meta": meta}, tmp)
-    os.replace(tmp, dst)
+    write_converted(tensors, meta, dst)
     return meta

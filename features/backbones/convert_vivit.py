@@ -238,11 +238,16 @@ def convert_vivit_checkpoint(src: str | Path, dst: str | Path, backbone: str | N
                                 for k, v in state.items()}, model, src)
     meta = dict(converted_from="scenic ViViT Flax checkpoint", source=str(Path(src).name), backbone=name,
                 options=_non_default_options(name, options))
+    write_converted(tensors, meta, dst)
+    return meta
+
+
+def write_converted(tensors: dict[str, torch.Tensor], meta: dict, dst: str | Path) -> None:
+    """``{"state_dict": tensors, "meta": meta}`` to ``dst`` atomically (a ``.partial`` file, then renamed)."""
     dst = Path(dst)
     tmp = dst.with_name(dst.name + ".partial")
     torch.save({"state_dict": {k: v.contiguous() for k, v in tensors.items()}, "meta": meta}, tmp)
     os.replace(tmp, dst)
-    return meta
 
 
 def _non_default_options(name: str, options: dict) -> dict:

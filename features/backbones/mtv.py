@@ -34,8 +34,8 @@ from torch.nn import functional as F
 
 from tad.errors import TadInputError
 from tad.features.backbones.base import Backbone, BackboneCard, BackboneSpec
-from tad.features.backbones.videomae import ATTN_IMPLS, LN_EPS, Attention, Block
-from tad.features.backbones.vivit import ZERO_CENTRED, TokenEncoder
+from tad.features.backbones.videomae import ATTN_IMPLS, LN_EPS, Block
+from tad.features.backbones.vivit import ZERO_CENTRED, TokenEncoder, check_clip_size, set_attention_impl
 from tad.features.registry import BACKBONES
 
 PATCH = 16
@@ -206,19 +206,10 @@ class MTV(Backbone):
                     param.copy_(torch.randn(param.shape, generator=gen).clamp_(-2, 2) * 0.02)
 
     def set_attn_impl(self, impl: str) -> None:
-        if impl not in ATTN_IMPLS:
-            raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {impl!r}")
-        for module in self.modules():
-            if isinstance(module, (Attention, CrossAttention)):
-                module.impl = impl
+        set_attention_impl(self, impl)
 
     def _encode(self, clips: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        b, _, t, h, w = clips.shape
-        if (t, h, w) != (self.num_frames, self.img_size, self.img_size):
-            raise TadInputError("--crop/--clip-len", f"{self.registry_name} takes clips of {self.num_frames} frames at "
-                                                     f"{self.img_size}x{self.img_size} (its position tables); got {t} "
-                                                     f"frames at {h}x{w} (set --backbone-option img_size=/num_frames= "
-                                                     "to build another)")
+        b = check_clip_size(self, clips)
         groups = min(self.frames)
         tokens = []
         for view in self.views:

@@ -59,6 +59,27 @@ VIVIT_SIZES = {
 }
 
 
+def check_clip_size(model: nn.Module, clips: torch.Tensor) -> int:
+    """The batch size, or one TadInputError when clips are not (B, 3, num_frames, img_size, img_size):
+    the learned position tables of ViViT/MTV fix the clip size."""
+    b, _, t, h, w = clips.shape
+    if (t, h, w) != (model.num_frames, model.img_size, model.img_size):
+        raise TadInputError("--crop/--clip-len", f"{model.registry_name} takes clips of {model.num_frames} frames at "
+                                                 f"{model.img_size}x{model.img_size} (its position tables); got {t} "
+                                                 f"frames at {h}x{w} (set --backbone-option img_size=/num_frames= "
+                                                 "to build another)")
+    return b
+
+
+def set_attention_impl(model: nn.Module, impl: str) -> None:
+    """Every attention module of ``model`` (those with an ``impl``) runs 'sdpa' or 'math'."""
+    if impl not in ATTN_IMPLS:
+        raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {impl!r}")
+    for module in model.modules():
+        if isinstance(module, Attention) or hasattr(module, "impl"):
+            module.impl = impl
+
+
 class TokenEncoder(nn.Module):
     """scenic ``Encoder`` with its class token: prepend ``cls_token``, add ``pos_embed``, run the
     blocks, ``norm``: (B, N, C) -> (B, 1 + N, C).
@@ -167,20 +188,11 @@ class ViViT(Backbone):
                     module.cls_token.zero_()
 
     def set_attn_impl(self, impl: str) -> None:
-        if impl not in ATTN_IMPLS:
-            raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {impl!r}")
-        for module in self.modules():
-            if isinstance(module, Attention):
-                module.impl = impl
+        set_attention_impl(self, impl)
 
     def _encode(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(pre-logits (B, C), last patch-token map (B, C, T/2, S/p, S/p) after its norm)."""
-        b, _, t, h, w = clips.shape
-        if (t, h, w) != (self.num_frames, self.img_size, self.img_size):
-            raise TadInputError("--crop/--clip-len", f"{self.registry_name} takes clips of {self.num_frames} frames at "
-                                                     f"{self.img_size}x{self.img_size} (its position tables); got {t} "
-                                                     f"frames at {h}x{w} (set --backbone-option img_size=/num_frames= "
-                                                     "to build another)")
+        b = check_clip_size(self, clips)
         x = self.patch_embed(clips)  # (B, C, T/2, S/p, S/p)
         c, grid = x.shape[1], x.shape[2:]
         if self.model == "unfactorised":

@@ -121,3 +121,30 @@ def test_cli_and_releases(fx, tmp_path):
         assert model.spec.feature_dim == model.card.feature_dim == dim
         assert (model.spec.clip_len, model.spec.frame_interval, model.spec.crop) == (32, 2, 224)
         assert sum(p.numel() for p in model.parameters()) == fx["release_parameters"][name]
+
+
+def test_extract_right_T_C_and_timestamps(tmp_path, real_videos_dir):
+    """`tad extract` with a random-init two-view MTV (Ti/2 + Ti/1, 1 block each, fusion at
+    layer 0, a 1-block global encoder), 4 frames every 2 at 32x32."""
+    from tad.features.extract import ExtractOptions, extract_folder
+    from tad.features.store import FeatureStore
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "highjump.mp4").symlink_to(real_videos_dir / "highjump.mp4")
+    stride = 64
+    opts = ExtractOptions(backbone="mtv_b_k400", random_init=True, clip_stride=stride, workers=1, batch_size=4,
+                          short_side=36, crop=32,
+                          backbone_kwargs=dict(views="Ti/2+Ti/1", depth=1, fusion_layers=(0,), global_depth=1,
+                                               global_mlp_dim=64, img_size=32, num_frames=4))
+    summary = extract_folder(videos, tmp_path / "f.h5", opts, progress=False)
+    assert not summary.failed and summary.done == ["highjump"]
+    store = FeatureStore(tmp_path / "f.h5")
+    assert store.feature_dim == 384 and store.attrs["backbone"] == "mtv_b_k400"
+    assert (store.options["clip_len"], store.options["frame_interval"]) == (4, 2)
+    item = store["highjump"]
+    span = (4 - 1) * 2 + 1
+    frames = int(round(item.attrs["duration"] * 30.0))
+    assert item.features.shape[1] == 384 and abs(item.features.shape[0] - ((frames - span) // stride + 1)) <= 1
+    assert np.isfinite(item.features).all() and np.abs(item.features).max() > 0
+    np.testing.assert_allclose(np.diff(item.timestamps), stride / 30.0, atol=2e-3)
