@@ -163,7 +163,7 @@ class MTV(Backbone):
         g_mlp = g_mlp if global_mlp_dim is None else global_mlp_dim
         g_depth = g_depth if global_depth is None else global_depth
         for name, value in (("img_size", img_size), ("num_frames", num_frames), ("global_heads", g_heads),
-                            ("global_mlp_dim", g_mlp), ("global_depth", g_depth), ("depth", depth or 1)):
+                            ("global_mlp_dim", g_mlp), ("global_depth", g_depth), ("depth", 1 if depth is None else depth)):
             if int(value) < 1:
                 raise TadInputError(self.registry_name, f"{name} must be >= 1, got {value}")
         frames = [num_frames // t for _, t in parsed]
@@ -202,8 +202,8 @@ class MTV(Backbone):
                     param.zero_()
                 elif param.dim() == 1:
                     param.fill_(1.0)
-                else:
-                    param.copy_(torch.randn(param.shape, generator=gen).clamp_(-2, 2) * 0.02)
+                else:  # in place: no temporary the size of the tensor (MTV-L has 875 M parameters)
+                    param.normal_(0.0, 0.02, generator=gen).clamp_(-0.04, 0.04)
 
     def set_attn_impl(self, impl: str) -> None:
         set_attention_impl(self, impl)

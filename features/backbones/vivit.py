@@ -176,15 +176,15 @@ class ViViT(Backbone):
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for module in self.modules():
-                if isinstance(module, (nn.Linear, nn.Conv3d)):
-                    module.weight.copy_(torch.randn(module.weight.shape, generator=gen).clamp_(-2, 2) * 0.02)
+                if isinstance(module, (nn.Linear, nn.Conv3d)):  # in place: no temporary copy
+                    module.weight.normal_(0.0, 0.02, generator=gen).clamp_(-0.04, 0.04)
                     if module.bias is not None:
                         module.bias.zero_()
                 elif isinstance(module, nn.LayerNorm):
                     module.weight.fill_(1.0)
                     module.bias.zero_()
                 elif isinstance(module, TokenEncoder):
-                    module.pos_embed.copy_(torch.randn(module.pos_embed.shape, generator=gen).clamp_(-2, 2) * 0.02)
+                    module.pos_embed.normal_(0.0, 0.02, generator=gen).clamp_(-0.04, 0.04)
                     module.cls_token.zero_()
 
     def set_attn_impl(self, impl: str) -> None:

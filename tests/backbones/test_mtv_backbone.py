@@ -148,3 +148,20 @@ def test_extract_right_T_C_and_timestamps(tmp_path, real_videos_dir):
     assert item.features.shape[1] == 384 and abs(item.features.shape[0] - ((frames - span) // stride + 1)) <= 1
     assert np.isfinite(item.features).all() and np.abs(item.features).max() > 0
     np.testing.assert_allclose(np.diff(item.timestamps), stride / 30.0, atol=2e-3)
+
+
+def test_options_are_checked():
+    tiny = dict(views="Ti/2+Ti/1", depth=1, fusion_layers=(0,), global_depth=1, global_mlp_dim=64, img_size=32,
+                num_frames=4)
+    for bad, match in ((dict(variant="x"), "variant"), (dict(views="Q/2"), "bad view"), (dict(depth=0), "depth"),
+                       (dict(img_size=40), "multiple"), (dict(views="Ti/3+Ti/1"), "multiple"),
+                       (dict(attn_impl="flash9"), "attn_impl"), (dict(global_heads=7), "global_heads")):
+        with pytest.raises(TadInputError, match=match):
+            BACKBONES.build(dict(type="mtv_b_k400", **{**tiny, **bad}))
+    model = BACKBONES.build(dict(type="mtv_b_k400", **tiny)).eval()
+    with pytest.raises(TadInputError, match="4 frames at 32x32") as info:
+        model(torch.zeros(1, 3, 4, 48, 48))
+    assert "\n" not in str(info.value)
+    with torch.no_grad():
+        assert model(torch.zeros(2, 3, 4, 32, 32)).shape == (2, 384)
+        assert model(torch.zeros(2, 3, 4, 32, 32), spatial_grid=2).shape == (2, 384, 2, 2)
