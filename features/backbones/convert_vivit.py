@@ -56,65 +56,92 @@ def _dense(kernel: np.ndarray, out_dims: int = 1) -> np.ndarray:
     return kernel.reshape(int(np.prod(kernel.shape[:n_in])), -1).T
 
 
+class FlaxViTMapper:
+    """Collects one checkpoint's tensors under our names: scenic ViT encoders (``posembed_input``,
+    ``encoderblock_i``, ``encoder_norm``) go through ``encoder``, anything else through ``put``;
+    ``finish`` merges the q/k/v projections and reports foreign parameters (shared by the ViViT
+    and MTV converters)."""
+
+    def __init__(self, src: str | Path, model_name: str):
+        self.src, self.model_name = src, model_name
+        self.state: dict[str, np.ndarray] = {}
+        self.unexpected: list[str] = []
+        self._qkv: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        self.state[key] = value
+
+    def encoder(self, prefix: str, rest: str, value: np.ndarray, name: str) -> None:
+        """``rest`` is a path inside a scenic ViT encoder whose module is ``prefix``."""
+        if rest == "posembed_input/pos_embedding":
+            self.state[f"{prefix}.pos_embed"] = value
+            return
+        if rest.startswith("encoder_norm/"):
+            self.state[f"{prefix}.norm.{_leaf(rest.split('/')[1])}"] = value
+            return
+        match = _BLOCK.match(rest)
+        if not match:
+            self.unexpected.append(name)
+            return
+        self.block(f"{prefix}.blocks.{match.group(1)}", match.group(2), value, name)
+
+    def block(self, block: str, layer: str, value: np.ndarray, name: str) -> None:
+        """``layer`` is a path inside a scenic ``Encoder1DBlock`` whose module is ``block``."""
+        layer_scope, _, leaf = layer.rpartition("/")
+        if layer_scope in _LAYER:
+            self.state[f"{block}.{_LAYER[layer_scope]}.{_leaf(leaf)}"] = _dense(value) if leaf == "kernel" else value
+        elif layer_scope in (_QKV + "query", _QKV + "key", _QKV + "value"):
+            self._qkv.setdefault((block, leaf), {})[layer_scope.rsplit("/", 1)[1]] = value
+        else:
+            self.unexpected.append(name)
+
+    def finish(self) -> dict[str, np.ndarray]:
+        for (block, leaf), parts in self._qkv.items():
+            if set(parts) != {"query", "key", "value"}:
+                missing = sorted({"query", "key", "value"} - set(parts))
+                raise TadInputError(self.src, f"{block}: attention lacks {', '.join(missing)} {leaf}")
+            if leaf == "kernel":  # (C, heads, d) each -> (3C, C)
+                self.state[f"{block}.attn.qkv.weight"] = np.concatenate([_dense(parts[k], out_dims=2)
+                                                                         for k in ("query", "key", "value")])
+            elif leaf == "bias":  # (heads, d) each -> (3C,)
+                self.state[f"{block}.attn.qkv.bias"] = np.concatenate([parts[k].reshape(-1)
+                                                                       for k in ("query", "key", "value")])
+            else:
+                self.unexpected.append(f"{block} attention {leaf}")
+        if self.unexpected:
+            shown = ", ".join(self.unexpected[:5])
+            if len(self.unexpected) > 5:
+                shown += f", ... (+{len(self.unexpected) - 5} more)"
+            raise TadInputError(self.src, f"not a {self.model_name} checkpoint: {len(self.unexpected)} parameters "
+                                          f"scenic's {self.model_name} does not have: {shown}")
+        return self.state
+
+
+def conv_tubelet(value: np.ndarray) -> np.ndarray:
+    """A Flax Conv kernel (t, h, w, 3, C) as a torch Conv3d weight (C, 3, t, h, w)."""
+    return value.transpose(4, 3, 0, 1, 2) if value.ndim == 5 else value
+
+
 def flax_to_torch(flat: dict[str, np.ndarray], src: str | Path) -> dict[str, np.ndarray]:
     """Flattened scenic ViViT params ('a/b/c' -> array) -> our state dict (numpy)."""
-    state: dict[str, np.ndarray] = {}
-    unexpected: list[str] = []
-    qkv: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    out = FlaxViTMapper(src, "ViViT")
     for name, value in flat.items():
         value = np.asarray(value)
         if name.startswith(IGNORED):
             continue
         if name in ("embedding/kernel", "embedding/bias"):
-            state[f"patch_embed.proj.{_leaf(name.split('/')[1])}"] = (
-                value.transpose(4, 3, 0, 1, 2) if value.ndim == 5 else value)
+            out.put(f"patch_embed.proj.{_leaf(name.split('/')[1])}", conv_tubelet(value))
             continue
         cls_owner = next((p for p, c in ENCODERS.values() if name == c), None)
         if cls_owner is not None:
-            state[f"{cls_owner}.cls_token"] = value
+            out.put(f"{cls_owner}.cls_token", value)
             continue
         scope, _, rest = name.partition("/")
         if scope not in ENCODERS:
-            unexpected.append(name)
+            out.unexpected.append(name)
             continue
-        prefix = ENCODERS[scope][0]
-        if rest == "posembed_input/pos_embedding":
-            state[f"{prefix}.pos_embed"] = value
-            continue
-        if rest.startswith("encoder_norm/"):
-            state[f"{prefix}.norm.{_leaf(rest.split('/')[1])}"] = value
-            continue
-        match = _BLOCK.match(rest)
-        if not match:
-            unexpected.append(name)
-            continue
-        block, layer = f"{prefix}.blocks.{match.group(1)}", match.group(2)
-        layer_scope, _, leaf = layer.rpartition("/")
-        if layer_scope in _LAYER:
-            torch_name = f"{block}.{_LAYER[layer_scope]}.{_leaf(leaf)}"
-            if leaf == "kernel":
-                value = _dense(value, out_dims=1)
-            state[torch_name] = value
-        elif layer_scope in (_QKV + "query", _QKV + "key", _QKV + "value"):
-            qkv.setdefault((block, leaf), {})[layer_scope.rsplit("/", 1)[1]] = value
-        else:
-            unexpected.append(name)
-    for (block, leaf), parts in qkv.items():
-        if set(parts) != {"query", "key", "value"}:
-            missing = sorted({"query", "key", "value"} - set(parts))
-            raise TadInputError(src, f"{block}: attention lacks {', '.join(missing)} {leaf}")
-        if leaf == "kernel":  # (C, heads, d) each -> (3C, C)
-            state[f"{block}.attn.qkv.weight"] = np.concatenate([_dense(parts[k], out_dims=2)
-                                                                for k in ("query", "key", "value")])
-        elif leaf == "bias":  # (heads, d) each -> (3C,)
-            state[f"{block}.attn.qkv.bias"] = np.concatenate([parts[k].reshape(-1) for k in ("query", "key", "value")])
-        else:
-            unexpected.append(f"{block} attention {leaf}")
-    if unexpected:
-        shown = ", ".join(unexpected[:5]) + (f", ... (+{len(unexpected) - 5} more)" if len(unexpected) > 5 else "")
-        raise TadInputError(src, f"not a ViViT checkpoint: {len(unexpected)} parameters scenic's ViViT does not have: "
-                                 f"{shown}")
-    return state
+        out.encoder(ENCODERS[scope][0], rest, value, name)
+    return out.finish()
 
 
 def infer_architecture(state: dict[str, np.ndarray], src: str | Path) -> dict:
@@ -211,11 +238,16 @@ def convert_vivit_checkpoint(src: str | Path, dst: str | Path, backbone: str | N
                                 for k, v in state.items()}, model, src)
     meta = dict(converted_from="scenic ViViT Flax checkpoint", source=str(Path(src).name), backbone=name,
                 options=_non_default_options(name, options))
+    write_converted(tensors, meta, dst)
+    return meta
+
+
+def write_converted(tensors: dict[str, torch.Tensor], meta: dict, dst: str | Path) -> None:
+    """``{"state_dict": tensors, "meta": meta}`` to ``dst`` atomically (a ``.partial`` file, then renamed)."""
     dst = Path(dst)
     tmp = dst.with_name(dst.name + ".partial")
     torch.save({"state_dict": {k: v.contiguous() for k, v in tensors.items()}, "meta": meta}, tmp)
     os.replace(tmp, dst)
-    return meta
 
 
 def _non_default_options(name: str, options: dict) -> dict:

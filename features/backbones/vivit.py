@@ -59,6 +59,27 @@ VIVIT_SIZES = {
 }
 
 
+def check_clip_size(model: nn.Module, clips: torch.Tensor) -> int:
+    """The batch size, or one TadInputError when clips are not (B, 3, num_frames, img_size, img_size):
+    the learned position tables of ViViT/MTV fix the clip size."""
+    b, _, t, h, w = clips.shape
+    if (t, h, w) != (model.num_frames, model.img_size, model.img_size):
+        raise TadInputError("--crop/--clip-len", f"{model.registry_name} takes clips of {model.num_frames} frames at "
+                                                 f"{model.img_size}x{model.img_size} (its position tables); got {t} "
+                                                 f"frames at {h}x{w} (set --backbone-option img_size=/num_frames= "
+                                                 "to build another)")
+    return b
+
+
+def set_attention_impl(model: nn.Module, impl: str) -> None:
+    """Every attention module of ``model`` (those with an ``impl``) runs 'sdpa' or 'math'."""
+    if impl not in ATTN_IMPLS:
+        raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {impl!r}")
+    for module in model.modules():
+        if isinstance(module, Attention) or hasattr(module, "impl"):
+            module.impl = impl
+
+
 class TokenEncoder(nn.Module):
     """scenic ``Encoder`` with its class token: prepend ``cls_token``, add ``pos_embed``, run the
     blocks, ``norm``: (B, N, C) -> (B, 1 + N, C).
@@ -155,32 +176,23 @@ class ViViT(Backbone):
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for module in self.modules():
-                if isinstance(module, (nn.Linear, nn.Conv3d)):
-                    module.weight.copy_(torch.randn(module.weight.shape, generator=gen).clamp_(-2, 2) * 0.02)
+                if isinstance(module, (nn.Linear, nn.Conv3d)):  # in place: no temporary copy
+                    module.weight.normal_(0.0, 0.02, generator=gen).clamp_(-0.04, 0.04)
                     if module.bias is not None:
                         module.bias.zero_()
                 elif isinstance(module, nn.LayerNorm):
                     module.weight.fill_(1.0)
                     module.bias.zero_()
                 elif isinstance(module, TokenEncoder):
-                    module.pos_embed.copy_(torch.randn(module.pos_embed.shape, generator=gen).clamp_(-2, 2) * 0.02)
+                    module.pos_embed.normal_(0.0, 0.02, generator=gen).clamp_(-0.04, 0.04)
                     module.cls_token.zero_()
 
     def set_attn_impl(self, impl: str) -> None:
-        if impl not in ATTN_IMPLS:
-            raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {impl!r}")
-        for module in self.modules():
-            if isinstance(module, Attention):
-                module.impl = impl
+        set_attention_impl(self, impl)
 
     def _encode(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(pre-logits (B, C), last patch-token map (B, C, T/2, S/p, S/p) after its norm)."""
-        b, _, t, h, w = clips.shape
-        if (t, h, w) != (self.num_frames, self.img_size, self.img_size):
-            raise TadInputError("--crop/--clip-len", f"{self.registry_name} takes clips of {self.num_frames} frames at "
-                                                     f"{self.img_size}x{self.img_size} (its position tables); got {t} "
-                                                     f"frames at {h}x{w} (set --backbone-option img_size=/num_frames= "
-                                                     "to build another)")
+        b = check_clip_size(self, clips)
         x = self.patch_embed(clips)  # (B, C, T/2, S/p, S/p)
         c, grid = x.shape[1], x.shape[2:]
         if self.model == "unfactorised":
@@ -207,9 +219,12 @@ class ViViT(Backbone):
 
 
 _PAPER = "ViViT (Arnab et al., ICCV 2021)"
-_SOURCE = ("google-research/scenic projects/vivit README model zoo (storage.googleapis.com/scenic-bucket/vivit/...; "
-           "Flax checkpoints: convert with `tad convert-checkpoint vivit`)")
 _NORM = "RGB [-1, 1] (mean 0.5 / std 0.5); short side 256, centre crop 224"
+
+
+def _source(*released: str) -> str:
+    files = ", ".join(f"storage.googleapis.com/scenic-bucket/vivit/{r}/checkpoint" for r in released)
+    return f"`tad convert-checkpoint vivit` of scenic's Flax checkpoint ({files}; google-research/scenic projects/vivit README)"
 
 
 def _register(name: str, size: str, model: str, card: BackboneCard) -> type:
@@ -222,13 +237,13 @@ def _register(name: str, size: str, model: str, card: BackboneCard) -> type:
 # GFLOPs per clip: torch.utils.flop_counter (2 FLOPs per multiply-add) on one 32 x 224^2 clip.
 ViViTB16x2K400 = _register("vivit_b16x2_k400", "b", "unfactorised", BackboneCard(
     paper=_PAPER + ", model 1 (unfactorised)", input="32 x 2 @ 224^2", norm=_NORM, feature_dim=768, gflops=903.0,
-    checkpoints=("kinetics_400/vivit_base_16x2_unfactorized/checkpoint (converted .pth)",), source=_SOURCE))
+    checkpoints=("vivit_b16x2_k400.pth",), source=_source("kinetics_400/vivit_base_16x2_unfactorized")))
 ViViTB16x2FEK400 = _register("vivit_b16x2_fe_k400", "b", "factorised_encoder", BackboneCard(
     paper=_PAPER + ", model 2 (factorised encoder)", input="32 x 2 @ 224^2", norm=_NORM, feature_dim=768,
-    gflops=566.7, checkpoints=("kinetics_400/vivit_base_16x2_fe/checkpoint (converted .pth)",), source=_SOURCE))
+    gflops=566.7, checkpoints=("vivit_b16x2_fe_k400.pth",), source=_source("kinetics_400/vivit_base_16x2_fe")))
 ViViTL16x2FEK400 = _register("vivit_l16x2_fe_k400", "l", "factorised_encoder", BackboneCard(
     paper=_PAPER + ", model 2 (factorised encoder)", input="32 x 2 @ 224^2", norm=_NORM, feature_dim=1024,
-    gflops=1984.9,
-    checkpoints=("kinetics_400/vivit_large_16x2_fe/checkpoint (converted .pth)",
-                 "kinetics_600/vivit_large_16x2_fe/checkpoint (same encoder; converted .pth)",
-                 "epic_kitchens/vivit_large_16x2_fe/checkpoint (same encoder; converted .pth)"), source=_SOURCE))
+    gflops=1984.9, checkpoints=("vivit_l16x2_fe_k400.pth",),
+    source=_source("kinetics_400/vivit_large_16x2_fe", "kinetics_600/vivit_large_16x2_fe",
+                   "epic_kitchens/vivit_large_16x2_fe") + "; K600: the same model; EPIC-Kitchens: 4 temporal blocks and 32 frames every 1, "
+    "`--backbone-option temporal_depth=4 --frame-interval 1`"))

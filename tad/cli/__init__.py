@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check-data": ("tad.cli.check_data", "check_data", "Check annotations against a feature store: missing videos, bad segments, drift, rare classes."),
     "init-config": ("tad.cli.init_config", "init_config", "Write a commented training config chosen from your data's statistics."),
     "backbones": ("tad.cli.backbones", "backbones", "List the registered backbones: paper, input, dim, GFLOPs, checkpoints."),
-    "convert-checkpoint": ("tad.cli.convert_checkpoint", "convert_checkpoint", "Convert a released non-PyTorch backbone checkpoint (scenic ViViT Flax) to a .pth."),
+    "convert-checkpoint": ("tad.cli.convert_checkpoint", "convert_checkpoint", "Convert a released non-PyTorch backbone checkpoint (scenic ViViT / MTV Flax) to a .pth."),
 }
 
 

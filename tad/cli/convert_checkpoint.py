@@ -1,5 +1,6 @@
-"""``tad convert-checkpoint FAMILY SRC DST``: released checkpoints in a non-PyTorch format ->
-a ``.pth`` the backbone loads strictly (thin layer over ``tad.features.backbones.convert_*``)."""
+"""``tad convert-checkpoint FAMILY SRC DST``: released checkpoints in a non-PyTorch format (scenic's
+Flax ViViT and MTV) -> a ``.pth`` the backbone loads strictly (thin layer over
+``tad.features.backbones.convert_vivit`` / ``convert_mtv``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,7 @@ import click
 from tad.cli.errors import fail
 from tad.errors import TadInputError
 
-FAMILIES = ("vivit",)
+FAMILIES = ("vivit", "mtv")
 
 
 @click.command(
@@ -20,11 +21,14 @@ Examples:
   # scenic's ViViT-B/16x2 (model 1) Kinetics-400 checkpoint -> .pth, then extract
   tad convert-checkpoint vivit vivit_base_16x2_unfactorized/checkpoint vivit_b16x2_k400.pth
   tad extract videos/ -o f.h5 --backbone vivit_b16x2_k400 --checkpoint vivit_b16x2_k400.pth
+  # scenic's MTV-B Kinetics-400 checkpoint (cross-view attention) -> .pth
+  tad convert-checkpoint mtv mtv_b_k400/checkpoint mtv_b_k400.pth
 
 \b
 vivit: scenic's Flax checkpoints (msgpack, read without JAX): model 1 (unfactorised) and
 model 2 (factorised encoder); SRC may be the checkpoint file or its directory
-(the checkpoint_<step> with the highest step). The classifier head is dropped.""",
+(the checkpoint_<step> with the highest step). The classifier head is dropped.
+mtv: scenic's MTV Flax checkpoints (cross-view attention: MTV-B, MTV-L).""",
 )
 @click.argument("family", type=click.Choice(FAMILIES))
 @click.argument("src", type=click.Path(path_type=Path))
@@ -32,9 +36,9 @@ model 2 (factorised encoder); SRC may be the checkpoint file or its directory
 @click.option("--backbone", default=None, help="Registered backbone to check the weights against "
                                                  "(default: the release the shapes match).")
 @click.option("--num-frames", type=int, default=None,
-              help="Model 1 only: frames per clip its position table was trained for (release: 32).")
+              help="ViViT model 1 only: frames per clip its position table was trained for (release: 32).")
 @click.option("--img-size", type=int, default=None,
-              help="Model 1 only: input side its position table was trained for (release: 224).")
+              help="ViViT model 1 only: input side its position table was trained for (release: 224).")
 def convert_checkpoint(family: str, src: Path, dst: Path, backbone: str | None, num_frames: int | None,
                        img_size: int | None) -> None:
     """Convert a released FAMILY checkpoint SRC to a PyTorch file DST.
@@ -49,9 +53,17 @@ def convert_checkpoint(family: str, src: Path, dst: Path, backbone: str | None, 
             if value is not None and value < 1:
                 raise TadInputError(flag, f"must be >= 1, got {value}")
         refuse_output_over_inputs({"DST": dst}, {"SRC": src})
-        from tad.features.backbones.convert_vivit import convert_vivit_checkpoint
+        if family == "mtv":
+            for flag, value in (("--num-frames", num_frames), ("--img-size", img_size)):
+                if value is not None:
+                    raise TadInputError(flag, "ViViT model 1 only (MTV's tables give its clip size)")
+            from tad.features.backbones.convert_mtv import convert_mtv_checkpoint
 
-        meta = convert_vivit_checkpoint(src, dst, backbone=backbone, num_frames=num_frames, img_size=img_size)
+            meta = convert_mtv_checkpoint(src, dst, backbone=backbone)
+        else:
+            from tad.features.backbones.convert_vivit import convert_vivit_checkpoint
+
+            meta = convert_vivit_checkpoint(src, dst, backbone=backbone, num_frames=num_frames, img_size=img_size)
     except TadInputError as exc:
         fail(exc)
     options = " ".join(f"--backbone-option {k}={v}" for k, v in meta["options"].items())
