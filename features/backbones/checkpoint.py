@@ -2,7 +2,7 @@
 
 Accepted files:
 - PyTorch ``.pyth`` / ``.pth`` / ``.pt``: a dict with ``model_state`` (TAdaConv,
-  SlowFast), ``state_dict`` or ``model``, or a bare state dict. ``module.`` (DDP) and
+  SlowFast), ``state_dict``, ``model_state_dict`` (GSF) or ``model``, or a bare state dict. ``module.`` (DDP) and
   ``backbone.`` prefixes are stripped, classifier head keys (``head.*``) are ignored. A model
   that loads a second official layout renames its keys in ``convert_checkpoint_keys``.
   While it does, a ``checkpoint_key_display`` callable on the model names keys in errors the
@@ -32,7 +32,7 @@ from torch import nn
 from tad.errors import TadInputError
 
 #: Wrapper keys under which training frameworks keep the weights, tried in order.
-STATE_DICT_KEYS = ("model_state", "state_dict", "model", "module")
+STATE_DICT_KEYS = ("model_state", "state_dict", "model_state_dict", "model", "module")
 #: Prefixes that wrap the backbone's own names (DDP, detector/recogniser wrappers).
 WRAPPER_PREFIXES = ("module.", "backbone.")
 #: Caffe2 blobs that are optimiser state, not weights (as the official converter skips them).
