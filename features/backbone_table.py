@@ -9,6 +9,8 @@ nothing in this module names a backbone.
 """
 from __future__ import annotations
 
+import shlex
+
 from tad.errors import TadInputError
 from tad.features.backbones.base import BackboneCard
 from tad.features.registry import BACKBONES
@@ -90,7 +92,7 @@ def format_markdown(cards: dict[str, BackboneCard | None] | None = None) -> str:
         if card is None:
             continue
         checkpoint = card.checkpoints[0] if card.checkpoints else None
-        line = THUMOS_LINE.format(name=name, checkpoint=checkpoint) if checkpoint else \
+        line = THUMOS_LINE.format(name=name, checkpoint=shlex.quote(checkpoint)) if checkpoint else \
             THUMOS_LINE.format(name=name, checkpoint="X").replace("--checkpoint X", "--random-init")
         lines.append(line)
     lines.append("```")
