@@ -13,6 +13,9 @@ and returns the events it triggers:
   probability above ``pre_thresh``, a candidate [start, end] (predicted from the point;
   the end may lie in the future). A candidate is *due* once the stream has passed its end
   and its class stopped running, or at the latest ``max_latency`` seconds after its end.
+  A point whose predicted end lies more than ``max_latency`` before the current step gives
+  no candidate (it could only be emitted late; causal end-anchored points look back
+  ``end_after`` strides, less than the latency at the fine levels).
   Due candidates go through an incremental Gaussian Soft-NMS (per class): each is decayed
   by the already final segments and the still open, higher-scoring candidates it
   overlaps, and by the due ones ranked above it; survivors above ``min_score`` are final.
@@ -87,6 +90,7 @@ class OnlineSegmentTracker:
         self.final_segments: list[Candidate] = []
         self.activity = np.zeros(len(self.classes))
         self.now = 0.0
+        self.late = 0  # points dropped: their predicted end lay more than max_latency in the past
 
     # ---- grid -> seconds -------------------------------------------------------------
     def _seconds(self, x: float) -> float:
@@ -121,6 +125,9 @@ class OnlineSegmentTracker:
             best_start[better] = start
             activity = np.maximum(activity, probs)
             if end - start <= self.min_length:
+                continue
+            if end + self.max_latency < self.now:  # predicted to have ended too long ago: it would break
+                self.late += 1                     # the latency bound, so it is not a candidate
                 continue
             for c in np.nonzero(probs > self.pre_thresh)[0]:
                 self.state[c].open.append(Candidate(int(c), start, end, float(probs[c]), self.now))
