@@ -260,7 +260,8 @@ def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, se
         _, res = run_inference(cfg, ckpt, split="test", out=None, progress=False)
         results[name] = dict(average_mAP=float(res.average_mAP), train_s=train_s)
         models[name] = (cfg, ckpt)
-        print(f"  {name:14s} trained {train_s:.0f} s; offline avg mAP {100 * res.average_mAP:.2f}", flush=True)
+        trained = f"trained {train_s:.0f} s" if np.isfinite(train_s) else "reused"
+        print(f"  {name:14s} {trained}; offline avg mAP {100 * res.average_mAP:.2f}", flush=True)
 
     evaluate(models, results, ann_file, store, threshold, max_latency, json_out, replay, candidate_floor)
 
