@@ -128,6 +128,9 @@ def level_probs_offline(model, feats: np.ndarray) -> list[np.ndarray]:
     return [p[: -(-steps // 2 ** level)] for level, p in enumerate(parts)]
 
 
+RUN_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # --segments-from runs: activity levels that cut runs
+
+
 def replayed_steps(model, feats: np.ndarray):
     """Per input step, the ``PointOutput``s the continual runner would produce, taken from ONE offline
     pass of the causal model over the whole video (equal to the runner's to <= 1e-5 in float32:
@@ -155,7 +158,7 @@ def replayed_steps(model, feats: np.ndarray):
 
 
 def stream_video(model, classes, feats: np.ndarray, timestamps: np.ndarray, threshold: float, max_latency: float,
-                 replay: bool = False, candidate_floor: float | None = None):
+                 replay: bool = False, candidate_floor: float | None = None, segments_from: str = "points"):
     """Continual runner + tracker over stored features: (events with video_time, segments, level probs,
     per-step activity-head probabilities (T, K) or None when the model has no activity head)."""
     import torch
@@ -165,7 +168,8 @@ def stream_video(model, classes, feats: np.ndarray, timestamps: np.ndarray, thre
     runner = model.continual()
     post = model.postprocessor
     tracker = OnlineSegmentTracker(classes, threshold=threshold, max_latency=max_latency,
-                                   pre_thresh=candidate_floor or post.pre_nms_thresh, nms_sigma=post.nms_sigma,
+                                   pre_thresh=1.0 if segments_from == "runs" else (candidate_floor or post.pre_nms_thresh),
+                                   run_thresholds=RUN_THRESHOLDS if segments_from == "runs" else (), nms_sigma=post.nms_sigma,
                                    min_score=post.nms_min_score)
     events = []
     level_probs: list[list[np.ndarray]] = [[] for _ in range(runner.num_levels)]
@@ -225,6 +229,9 @@ def _pct(values, q):
 @click.option("--candidate-floor", type=float, default=None,
               help="Minimum class probability of a tracker candidate (default: the config's pre_nms_thresh, "
                    "0.001, as `tad stream`); 0.05 is several times faster on 20 classes.")
+@click.option("--segments-from", type=click.Choice(["points", "runs"]), default="points", show_default=True,
+              help="Stream segments from the pyramid points' candidates (what `tad stream` does) or from the runs of "
+                   "the activity head above each of several levels (OnlineSegmentTracker(run_thresholds=...)).")
 @click.option("--replay", is_flag=True,
               help="Feed the tracker the causal model's outputs from one offline pass per video instead of "
                    "stepping the continual runner (the same numbers to <= 1e-5, tested; much faster on long sets).")
@@ -232,7 +239,7 @@ def _pct(values, q):
               help="Skip training: evaluate the two detectors `tad demo --stream` trained in this folder "
                    "(demo_stpt.py vs demo_stpt_causal.py, same recipe, on the demo's synthetic videos).")
 def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, seed, threshold, max_latency, threads,
-         data_dir, work_dir, json_out, from_demo, replay, candidate_floor):
+         data_dir, work_dir, json_out, from_demo, replay, candidate_floor, segments_from):
     import torch
 
     from tad.engine.inference import run_inference
@@ -242,7 +249,7 @@ def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, se
         print(f"stream_accuracy: the detectors of `tad demo --stream` in {from_demo} (demo_stpt.py and "
               f"demo_stpt_causal.py, same data and recipe; Test subset); events at threshold {threshold}, max "
               f"latency {max_latency} s; CPU {_cpu()} ({os.cpu_count()} cores, shared; load average {os.getloadavg()[0]:.1f}), {threads} threads")
-        return evaluate_demo(from_demo, threshold, max_latency, json_out, replay, candidate_floor)
+        return evaluate_demo(from_demo, threshold, max_latency, json_out, replay, candidate_floor, segments_from)
     data_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     ab = _ablation()
@@ -263,11 +270,11 @@ def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, se
         trained = f"trained {train_s:.0f} s" if np.isfinite(train_s) else "reused"
         print(f"  {name:14s} {trained}; offline avg mAP {100 * res.average_mAP:.2f}", flush=True)
 
-    evaluate(models, results, ann_file, store, threshold, max_latency, json_out, replay, candidate_floor)
+    evaluate(models, results, ann_file, store, threshold, max_latency, json_out, replay, candidate_floor, segments_from)
 
 
 def evaluate_demo(workdir: Path, threshold: float, max_latency: float, json_out, replay: bool = False,
-                  candidate_floor: float | None = None) -> None:
+                  candidate_floor: float | None = None, segments_from: str = "points") -> None:
     """Evaluate the checkpoints ``tad demo --stream`` trained (no training here)."""
     from tad.engine.inference import run_inference
     from tad.engine.runner import find_best_checkpoint, load_config
@@ -283,11 +290,11 @@ def evaluate_demo(workdir: Path, threshold: float, max_latency: float, json_out,
         models[name] = (cfg, ckpt)
         print(f"  {name:14s} {config} ({ckpt.name}): offline avg mAP {100 * res.average_mAP:.2f}", flush=True)
     evaluate(models, results, options["ann_file"], options["feature_store"], threshold, max_latency, json_out, replay,
-             candidate_floor)
+             candidate_floor, segments_from)
 
 
 def evaluate(models: dict, results: dict, ann_file, store, threshold: float, max_latency: float, json_out=None,
-             replay: bool = False, candidate_floor: float | None = None):
+             replay: bool = False, candidate_floor: float | None = None, segments_from: str = "points"):
     """Offline STPT vs the causal model streamed over the test videos' stored features; prints the figures."""
     from tad.engine.inference import load_detector, resolve_subset
     from tad.eval.annotations import load_annotations
@@ -310,7 +317,7 @@ def evaluate(models: dict, results: dict, ann_file, store, threshold: float, max
         item = features[vid]
         feats, ts = np.asarray(item.features, dtype=np.float32), np.asarray(item.timestamps)
         events, segs, probs, activity = stream_video(causal, classes, feats, ts, threshold, max_latency, replay,
-                                                     candidate_floor)
+                                                     candidate_floor, segments_from)
         duration = float(video.duration or ts[-1])
         predictions[vid] = [dict(s, segment=[s["segment"][0], min(s["segment"][1], duration)]) for s in segs
                             if min(s["segment"][1], duration) > s["segment"][0]]
@@ -329,6 +336,8 @@ def evaluate(models: dict, results: dict, ann_file, store, threshold: float, max
     source = "outputs replayed from one offline pass" if replay else "continual runner stepped"
     if candidate_floor:
         source += f", candidates >= {candidate_floor}"
+    if segments_from == "runs":
+        source += ", segments from activity runs"
     print(f"  stream (causal STPT, {source}, + incremental tracker): avg mAP {100 * stream_map:.2f}; "
           f"{steps} steps in {stream_s:.1f} s ({1e3 * stream_s / max(steps, 1):.2f} ms/step)")
     print(f"segment mAP: stream {100 * stream_map:.2f} / offline STPT {100 * base:.2f} = ratio "
