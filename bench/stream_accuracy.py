@@ -24,6 +24,8 @@ Scale: the CPU-sized run of bench/detector_ablation.py (128-d features, embed 64
 ``--max-videos`` per subset, the configs' 35-epoch schedule unless ``--epochs``); the header says
 which. Examples:
   python bench/stream_accuracy.py --epochs 24 --max-videos 50
+  python bench/stream_accuracy.py --epochs 24 --max-videos 30 --feature-dim 256 --replay --candidate-floor 0.05
+  python bench/stream_accuracy.py --epochs 24 --max-videos 30 --feature-dim 256 --replay --segments-from runs
   python bench/stream_accuracy.py --from-demo tad_demo
 """
 from __future__ import annotations
