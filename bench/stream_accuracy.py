@@ -24,6 +24,8 @@ Scale: the CPU-sized run of bench/detector_ablation.py (128-d features, embed 64
 ``--max-videos`` per subset, the configs' 35-epoch schedule unless ``--epochs``); the header says
 which. Examples:
   python bench/stream_accuracy.py --epochs 24 --max-videos 50
+  python bench/stream_accuracy.py --epochs 24 --max-videos 30 --feature-dim 256 --replay --candidate-floor 0.05
+  python bench/stream_accuracy.py --epochs 24 --max-videos 30 --feature-dim 256 --replay --segments-from runs
   python bench/stream_accuracy.py --from-demo tad_demo
 """
 from __future__ import annotations
@@ -72,6 +74,9 @@ def train(config: str, store: Path, ann: Path, feature_dim: int, num_classes: in
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.default_hooks.checkpoint = dict(type="CheckpointHook", interval=n, by_epoch=True, max_keep_ckpts=1,
                                         save_last=True)
+    if (Path(work_dir) / f"epoch_{n}.pth").is_file():  # a killed run resumes: that model is trained already
+        print(f"  {config}: reusing its trained checkpoint in {work_dir}", flush=True)
+        return cfg, find_best_checkpoint(work_dir), float("nan")
     runner = build_runner(cfg, work_dir=work_dir, seed=seed, device="cpu")
     t0 = time.perf_counter()
     runner.train()
@@ -125,7 +130,37 @@ def level_probs_offline(model, feats: np.ndarray) -> list[np.ndarray]:
     return [p[: -(-steps // 2 ** level)] for level, p in enumerate(parts)]
 
 
-def stream_video(model, classes, feats: np.ndarray, timestamps: np.ndarray, threshold: float, max_latency: float):
+RUN_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # --segments-from runs: activity levels that cut runs
+
+
+def replayed_steps(model, feats: np.ndarray):
+    """Per input step, the ``PointOutput``s the continual runner would produce, taken from ONE offline
+    pass of the causal model over the whole video (equal to the runner's to <= 1e-5 in float32:
+    tests/detectors/test_causal_stpt.py); for long sets where stepping the runner in Python is slow."""
+    import torch
+
+    from tad.detectors.continual_state import PointOutput
+
+    x = torch.from_numpy(np.ascontiguousarray(feats.T, dtype=np.float32))[None]  # (1, C, T)
+    with torch.no_grad():
+        out = model(dict(feats=x, masks=torch.ones(1, x.shape[2], dtype=torch.bool)), mode="tensor")
+    logits = torch.split(out["logits"][0], out["lengths"])  # per level (T_l, K)
+    offsets = torch.split(out["offsets"][0], out["lengths"])
+    activity = out.get("activity")
+    for t in range(len(feats)):
+        points = []
+        for level in range(len(logits)):
+            stride = 2 ** level
+            if t % stride:
+                break
+            i = t // stride
+            act = activity[0, t][None] if level == 0 and activity is not None else None
+            points.append(PointOutput(level, i, t, stride, logits[level][i][None], offsets[level][i][None], act))
+        yield points
+
+
+def stream_video(model, classes, feats: np.ndarray, timestamps: np.ndarray, threshold: float, max_latency: float,
+                 replay: bool = False, candidate_floor: float | None = None, segments_from: str = "points"):
     """Continual runner + tracker over stored features: (events with video_time, segments, level probs,
     per-step activity-head probabilities (T, K) or None when the model has no activity head)."""
     import torch
@@ -135,14 +170,15 @@ def stream_video(model, classes, feats: np.ndarray, timestamps: np.ndarray, thre
     runner = model.continual()
     post = model.postprocessor
     tracker = OnlineSegmentTracker(classes, threshold=threshold, max_latency=max_latency,
-                                   pre_thresh=post.pre_nms_thresh, nms_sigma=post.nms_sigma,
+                                   pre_thresh=1.0 if segments_from == "runs" else (candidate_floor or post.pre_nms_thresh),
+                                   run_thresholds=RUN_THRESHOLDS if segments_from == "runs" else (), nms_sigma=post.nms_sigma,
                                    min_score=post.nms_min_score)
     events = []
     level_probs: list[list[np.ndarray]] = [[] for _ in range(runner.num_levels)]
     activity: list[np.ndarray] = []
     x = torch.from_numpy(np.asarray(feats, dtype=np.float32))
-    for t in range(len(x)):
-        points = runner.step(x[t][None])
+    steps = replayed_steps(model, feats) if replay else (runner.step(x[t][None]) for t in range(len(x)))
+    for t, points in enumerate(steps):
         for p in points:
             level_probs[p.level].append(torch.sigmoid(p.logits[0]).numpy())
             if p.activity is not None:
@@ -192,11 +228,20 @@ def _pct(values, q):
 @click.option("--data-dir", default=str(REPO / "work_dirs" / "bench_synth"), type=click.Path(path_type=Path))
 @click.option("--work-dir", default=str(REPO / "work_dirs" / "bench_stream"), type=click.Path(path_type=Path))
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None)
+@click.option("--candidate-floor", type=float, default=None,
+              help="Minimum class probability of a tracker candidate (default: the config's pre_nms_thresh, "
+                   "0.001, as `tad stream`); 0.05 is several times faster on 20 classes.")
+@click.option("--segments-from", type=click.Choice(["points", "runs"]), default="points", show_default=True,
+              help="Stream segments from the pyramid points' candidates (what `tad stream` does) or from the runs of "
+                   "the activity head above each of several levels (OnlineSegmentTracker(run_thresholds=...)).")
+@click.option("--replay", is_flag=True,
+              help="Feed the tracker the causal model's outputs from one offline pass per video instead of "
+                   "stepping the continual runner (the same numbers to <= 1e-5, tested; much faster on long sets).")
 @click.option("--from-demo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Skip training: evaluate the two detectors `tad demo --stream` trained in this folder "
                    "(demo_stpt.py vs demo_stpt_causal.py, same recipe, on the demo's synthetic videos).")
 def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, seed, threshold, max_latency, threads,
-         data_dir, work_dir, json_out, from_demo):
+         data_dir, work_dir, json_out, from_demo, replay, candidate_floor, segments_from):
     import torch
 
     from tad.engine.inference import run_inference
@@ -206,7 +251,7 @@ def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, se
         print(f"stream_accuracy: the detectors of `tad demo --stream` in {from_demo} (demo_stpt.py and "
               f"demo_stpt_causal.py, same data and recipe; Test subset); events at threshold {threshold}, max "
               f"latency {max_latency} s; CPU {_cpu()} ({os.cpu_count()} cores, shared; load average {os.getloadavg()[0]:.1f}), {threads} threads")
-        return evaluate_demo(from_demo, threshold, max_latency, json_out)
+        return evaluate_demo(from_demo, threshold, max_latency, json_out, replay, candidate_floor, segments_from)
     data_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     ab = _ablation()
@@ -224,12 +269,14 @@ def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, se
         _, res = run_inference(cfg, ckpt, split="test", out=None, progress=False)
         results[name] = dict(average_mAP=float(res.average_mAP), train_s=train_s)
         models[name] = (cfg, ckpt)
-        print(f"  {name:14s} trained {train_s:.0f} s; offline avg mAP {100 * res.average_mAP:.2f}", flush=True)
+        trained = f"trained {train_s:.0f} s" if np.isfinite(train_s) else "reused"
+        print(f"  {name:14s} {trained}; offline avg mAP {100 * res.average_mAP:.2f}", flush=True)
 
-    evaluate(models, results, ann_file, store, threshold, max_latency, json_out)
+    evaluate(models, results, ann_file, store, threshold, max_latency, json_out, replay, candidate_floor, segments_from)
 
 
-def evaluate_demo(workdir: Path, threshold: float, max_latency: float, json_out) -> None:
+def evaluate_demo(workdir: Path, threshold: float, max_latency: float, json_out, replay: bool = False,
+                  candidate_floor: float | None = None, segments_from: str = "points") -> None:
     """Evaluate the checkpoints ``tad demo --stream`` trained (no training here)."""
     from tad.engine.inference import run_inference
     from tad.engine.runner import find_best_checkpoint, load_config
@@ -244,10 +291,12 @@ def evaluate_demo(workdir: Path, threshold: float, max_latency: float, json_out)
         results[name] = dict(average_mAP=float(res.average_mAP))
         models[name] = (cfg, ckpt)
         print(f"  {name:14s} {config} ({ckpt.name}): offline avg mAP {100 * res.average_mAP:.2f}", flush=True)
-    evaluate(models, results, options["ann_file"], options["feature_store"], threshold, max_latency, json_out)
+    evaluate(models, results, options["ann_file"], options["feature_store"], threshold, max_latency, json_out, replay,
+             candidate_floor, segments_from)
 
 
-def evaluate(models: dict, results: dict, ann_file, store, threshold: float, max_latency: float, json_out=None):
+def evaluate(models: dict, results: dict, ann_file, store, threshold: float, max_latency: float, json_out=None,
+             replay: bool = False, candidate_floor: float | None = None, segments_from: str = "points"):
     """Offline STPT vs the causal model streamed over the test videos' stored features; prints the figures."""
     from tad.engine.inference import load_detector, resolve_subset
     from tad.eval.annotations import load_annotations
@@ -269,7 +318,8 @@ def evaluate(models: dict, results: dict, ann_file, store, threshold: float, max
     for vid, video in sorted(ann.subset(subset).items()):
         item = features[vid]
         feats, ts = np.asarray(item.features, dtype=np.float32), np.asarray(item.timestamps)
-        events, segs, probs, activity = stream_video(causal, classes, feats, ts, threshold, max_latency)
+        events, segs, probs, activity = stream_video(causal, classes, feats, ts, threshold, max_latency, replay,
+                                                     candidate_floor, segments_from)
         duration = float(video.duration or ts[-1])
         predictions[vid] = [dict(s, segment=[s["segment"][0], min(s["segment"][1], duration)]) for s in segs
                             if min(s["segment"][1], duration) > s["segment"][0]]
@@ -285,7 +335,12 @@ def evaluate(models: dict, results: dict, ann_file, store, threshold: float, max
     stream_map = evaluate_detections(ann, predictions, subset=subset).average_mAP
     base = results["offline STPT"]["average_mAP"]
     oad_c, oad_o = oad_map(oad_causal), oad_map(oad_offline)
-    print(f"  stream (continual causal STPT + incremental tracker): avg mAP {100 * stream_map:.2f}; "
+    source = "outputs replayed from one offline pass" if replay else "continual runner stepped"
+    if candidate_floor:
+        source += f", candidates >= {candidate_floor}"
+    if segments_from == "runs":
+        source += ", segments from activity runs"
+    print(f"  stream (causal STPT, {source}, + incremental tracker): avg mAP {100 * stream_map:.2f}; "
           f"{steps} steps in {stream_s:.1f} s ({1e3 * stream_s / max(steps, 1):.2f} ms/step)")
     print(f"segment mAP: stream {100 * stream_map:.2f} / offline STPT {100 * base:.2f} = ratio "
           f"{stream_map / base if base else float('nan'):.3f} (target >= 0.90); causal model offline "

@@ -13,11 +13,18 @@ and returns the events it triggers:
   probability above ``pre_thresh``, a candidate [start, end] (predicted from the point;
   the end may lie in the future). A candidate is *due* once the stream has passed its end
   and its class stopped running, or at the latest ``max_latency`` seconds after its end.
+  A point whose predicted end lies more than ``max_latency`` before the current step gives
+  no candidate (it could only be emitted late; causal end-anchored points look back
+  ``end_after`` strides, less than the latency at the fine levels).
   Due candidates go through an incremental Gaussian Soft-NMS (per class): each is decayed
   by the already final segments and the still open, higher-scoring candidates it
   overlaps, and by the due ones ranked above it; survivors above ``min_score`` are final.
   ``segment`` events are returned for final segments scoring ``>= threshold``; every
   final segment goes to ``segments()`` (the ActivityNet result of the stream).
+* activity runs -- with an activity head, every maximal run of steps where class c's
+  activity stays >= a run threshold (``run_thresholds``, several levels as in TAG-style
+  grouping) is, once it ends, a candidate [first step - half a step, last step + half a
+  step] scored by its mean activity; it joins the point candidates in the Soft-NMS.
 * ``activity`` -- after each update: (K,) per-class probability at the newest points
   (the activity head's when present, else the max over the new points' class scores):
   the per-frame online action detection score.
@@ -67,13 +74,16 @@ class OnlineSegmentTracker:
         min_score: candidates decayed below this are dropped.
         min_length: minimum candidate length, seconds.
         off_steps: steps below ``threshold / 2`` before a class stops running.
+        run_thresholds: with an activity head, each maximal run of steps whose activity of class c
+            stays >= one of these gives a candidate (see the module docstring); () (default): none.
         keep_final: recent final segments per class kept as suppressors.
         max_open: open candidates kept per class (the best ones).
     """
 
     def __init__(self, classes, threshold: float = 0.3, max_latency: float = 2.0, pre_thresh: float = 0.001,
                  nms_sigma: float = 0.5, min_score: float = 0.001, min_length: float = 0.0, off_steps: int = 2,
-                 keep_final: int = 50, max_open: int = 400):
+                 keep_final: int = 50, max_open: int = 400,
+                 run_thresholds: tuple[float, ...] = ()):
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         if not max_latency > 0:
@@ -82,11 +92,17 @@ class OnlineSegmentTracker:
         self.threshold, self.max_latency, self.pre_thresh = threshold, max_latency, pre_thresh
         self.nms_sigma, self.min_score, self.min_length = nms_sigma, min_score, min_length
         self.off_steps, self.keep_final, self.max_open = off_steps, keep_final, max_open
+        self.run_thresholds = np.asarray(sorted(run_thresholds), dtype=np.float64)  # (R,)
+        shape = (len(self.run_thresholds), len(self.classes))
+        self.run_start = np.full(shape, np.nan)  # (R, K) time of a run's first step, NaN: no run
+        self.run_sum, self.run_len = np.zeros(shape), np.zeros(shape)
+        self.run_last = np.zeros(shape)  # time of its last step
         self.state = [_ClassState() for _ in self.classes]
         self.times: list[float] = []
         self.final_segments: list[Candidate] = []
         self.activity = np.zeros(len(self.classes))
         self.now = 0.0
+        self.late = 0  # points dropped: their predicted end lay more than max_latency in the past
 
     # ---- grid -> seconds -------------------------------------------------------------
     def _seconds(self, x: float) -> float:
@@ -122,12 +138,16 @@ class OnlineSegmentTracker:
             activity = np.maximum(activity, probs)
             if end - start <= self.min_length:
                 continue
+            if end + self.max_latency < self.now:  # predicted to have ended too long ago: it would break
+                self.late += 1                     # the latency bound, so it is not a candidate
+                continue
             for c in np.nonzero(probs > self.pre_thresh)[0]:
                 self.state[c].open.append(Candidate(int(c), start, end, float(probs[c]), self.now))
         heads = [p.activity for p in points if getattr(p, "activity", None) is not None]
         if heads:  # the model's per-step activity head: which classes are running now
             activity = 1.0 / (1.0 + np.exp(-heads[0][0].double().cpu().numpy()))
             best_start[:] = self.now  # started by now (end-anchored class scores say little about the start)
+            self._activity_runs(activity)
         self.activity = activity
         for c, st in enumerate(self.state):
             if activity[c] >= self.threshold:
@@ -146,8 +166,37 @@ class OnlineSegmentTracker:
             events += self._finalize(c, st, flush=False)
         return events
 
+    def _activity_runs(self, activity: np.ndarray | None) -> None:
+        """Grow, or close into candidates, the runs of steps with activity >= each run threshold.
+
+        ``activity`` (K,) at the current step; None closes every run (end of stream). A run over
+        steps s..e gives [time(s) - step/2, time(e) + step/2] scored by its mean activity.
+        """
+        if not len(self.run_thresholds):
+            return
+        inside = (np.zeros_like(self.run_sum, dtype=bool) if activity is None
+                  else activity[None, :] >= self.run_thresholds[:, None])  # (R, K)
+        running = ~np.isnan(self.run_start)
+        half = 0.5 * self._step()
+        for r, c in zip(*np.nonzero(running & ~inside)):  # runs that just ended
+            start, end = self.run_start[r, c] - half, self.run_last[r, c] + half
+            score = self.run_sum[r, c] / self.run_len[r, c]
+            if end - start > self.min_length and score > self.min_score:
+                self.state[c].open.append(Candidate(int(c), float(start), float(end), float(score), self.now))
+        self.run_start[running & ~inside] = np.nan
+        if activity is None:
+            return
+        begin = inside & ~running
+        self.run_start[begin] = self.now
+        self.run_sum[begin], self.run_len[begin] = 0.0, 0.0
+        self.run_sum[inside] += np.broadcast_to(activity, inside.shape)[inside]
+        self.run_len[inside] += 1
+        self.run_last[inside] = self.now
+
     def finish(self) -> list[dict]:
         """End of stream: every open candidate is due."""
+        if self.times:
+            self._activity_runs(None)
         events: list[dict] = []
         for c, st in enumerate(self.state):
             st.running = False

@@ -85,6 +85,25 @@ def test_activity_head_drives_start_events_and_end_anchored_points_the_segment()
     assert best[1]["label"] == "b" and best[1]["segment"] == [5.0, 9.5]
 
 
+def test_activity_runs_give_segments_scored_by_mean_activity():
+    """run_thresholds: a run of steps with activity >= a level is, once it ends, a candidate
+    [first - step/2, last + step/2] scored by its mean activity (no point candidates here)."""
+    tracker = OnlineSegmentTracker(["a"], threshold=0.5, max_latency=2.0, pre_thresh=1.0, run_thresholds=(0.5,))
+    log = []
+    for t in range(20):  # steps 5..9 (2.5 s .. 4.5 s) at activity 0.8, else 0.1
+        act = torch.tensor([[0.8 if 5 <= t <= 9 else 0.1]], dtype=torch.float64)
+        p = _point(t, [0.9], 0.0, 1.0)
+        p.activity = torch.log(act / (1 - act))
+        for ev in tracker.update([p], t * 0.5):
+            log.append((t * 0.5, ev))
+    segments = [(now, ev) for now, ev in log if ev["event"] == "segment"]
+    assert len(segments) == 1
+    now, ev = segments[0]
+    assert ev["segment"] == [2.25, 4.75] and abs(ev["score"] - 0.8) < 1e-3
+    assert 4.75 <= now <= 4.75 + 2.0
+    assert [(c.start, c.end) for c in tracker.segments()] == [(2.25, 4.75)]
+
+
 def test_bad_options_are_rejected():
     import pytest
 

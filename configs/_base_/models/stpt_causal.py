@@ -31,7 +31,7 @@ model = dict(
     # Online rule: a causal point at a segment's centre cannot see its end, so positives are the
     # points near the END (after the start, from end_before strides before the end to end_after
     # strides after it); offline STPT keeps centre sampling.
-    assigner=dict(anchor='end', end_before=1.5, end_after=1.0),
+    assigner=dict(anchor='end', end_before=3.0, end_after=2.0),
     # per-step "which classes are running" head (level 0): start events and per-frame scores
     activity_head=dict(type='CausalClassificationHead'),
     refine=False,              # no boundary refinement in the causal model
