@@ -45,3 +45,28 @@ def real_videos_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def backbone_fixtures_dir(shared_dir: Path) -> Path:
     return shared_dir / "fixtures" / "backbones"
+
+
+#: session fixtures that train a model: tests using one run on the same xdist worker under
+#: ``--dist loadgroup``, so each run trains once
+_TRAINING_FIXTURES = ("trained_run", "causal_run")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets one torch thread (and so do the processes it starts):
+    the workers already use the cores, more threads per worker only contend."""
+    config.addinivalue_line("markers", "xdist_group(name): run on one pytest-xdist worker under --dist loadgroup")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in _TRAINING_FIXTURES:
+            if name in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(name))
+                break

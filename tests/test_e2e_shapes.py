@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from click.testing import CliRunner, Result
 
+from tad.cli import main
 from tad.synthetic_features import layout_from_annotations, make_synthetic_store, preset_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "datasets"))
@@ -51,12 +53,19 @@ randomness = dict(seed=0, deterministic=False)
 """
 
 
-def _tad(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", "from tad.cli import main; main()", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"tad {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
+def _tad(*args: str, cwd: Path) -> Result:
+    """`tad ARGS` run in ``cwd`` in this process with one torch thread (as the subprocess CLI runs in
+    test_e2e_detection.py and the README walkthrough test, which cover the real command line)."""
+    threads, before = torch.get_num_threads(), Path.cwd()
+    torch.set_num_threads(1)
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(main, list(args))
+    finally:
+        os.chdir(before)
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, f"tad {' '.join(args)} failed:\n{result.output[-3000:]}\n{result.exception!r}"
+    return result
 
 
 def _train_and_eval(shipped: str, tmp: Path, ann: Path, store: Path, num_classes: int, in_channels: int,

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -92,6 +93,13 @@ DIST_INIT_SCRIPT = textwrap.dedent("""
 """)
 
 
+def _free_port() -> int:
+    """A port no one listens on now (not a fixed one: parallel test runs must not collide)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _cpu_env() -> dict:
     return dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
 
@@ -101,7 +109,7 @@ def test_cpu_distributed_init_uses_gloo_without_cuda(tmp_path):
     script = tmp_path / "dist_init.py"
     script.write_text(DIST_INIT_SCRIPT)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_port", "29731", str(script)], capture_output=True, text=True,
+                           "--master_port", str(_free_port()), str(script)], capture_output=True, text=True,
                           timeout=300, env=_cpu_env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "rank 0/2 backend gloo sum 3.0" in proc.stdout
@@ -127,7 +135,7 @@ def test_torchrun_two_cpu_processes_train_tiny_config(tmp_path):
     script.write_text(TRAIN_SCRIPT)
     work_dir = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_port", "29733", str(script), "train", "tiny_test.py", "--work-dir",
+                           "--master_port", str(_free_port()), str(script), "train", "tiny_test.py", "--work-dir",
                            str(work_dir), "--device", "cpu", "--cfg-options", f"ann_file={ann}",
                            f"feature_store={store}", "train_cfg.max_epochs=1"],
                           capture_output=True, text=True, timeout=600, env=_cpu_env())
