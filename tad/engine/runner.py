@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import copy
 import glob
+import itertools
 import os
 import sys
+import time
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +45,8 @@ __all__ = ["load_config", "build_runner", "find_best_checkpoint", "find_resume_c
 
 #: the Runner's loader / evaluator entries and the split each serves. Which keys a dataset
 #: or metric takes from the top level is theirs to say (their ``fill_config``/``check_config``).
+#: numbers the runners built in this process (see build_runner's experiment_name)
+_RUNNER_COUNT = itertools.count()
 _LOADER_SPLITS = {"train_dataloader": "train", "val_dataloader": "val", "test_dataloader": "test"}
 _EVALUATOR_SPLITS = {"val_evaluator": "val", "test_evaluator": "test"}
 
@@ -346,6 +350,13 @@ def build_runner(cfg: Config, work_dir: str | os.PathLike | None = None, resume:
     elif cfg.get("work_dir") is None:
         stem = Path(cfg.filename).stem if cfg.filename else "tad_run"
         cfg.work_dir = str(Path("work_dirs") / stem)
+    if cfg.get("experiment_name") is None:
+        # mmengine names its logger and visualizer instances after the experiment, by default
+        # "<config>_<second>": two runners built in one process within the same second would share
+        # the first one's logger, still writing to its (possibly closed) log file.
+        stem = Path(cfg.filename).stem if cfg.filename else "tad_run"
+        cfg.experiment_name = (f"{stem}_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
+                               f"_{next(_RUNNER_COUNT)}")
     if seed is not None:
         cfg.randomness = dict(cfg.get("randomness") or {}, seed=int(seed))
     if launcher == "none" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
