@@ -1,0 +1,139 @@
+"""The Inception-v3 trunk of the TSN-style code (``inceptionv3-cuhk``), official key layout.
+
+The net is written here as a compact table: a stem of conv units and max-pools, then eleven
+``mixed`` blocks (3 x 35^2 "A", one grid reduction, 4 x 17^2 "C" with 1x7/7x1 factorised
+towers, one grid reduction, 2 x 8^2 "E" with 1x3/3x1 splits). A conv unit ``NAME`` is
+``NAME_Conv2D`` (a biased ``nn.Conv2d``) + ``NAME_batchnorm`` + ReLU, so the state-dict keys are
+the released ones (e.g. ``mixed_4_tower_1_conv_3_Conv2D.weight``). Pools are Caffe's: ceil
+mode, average pools counting the padding. A per-unit hook (``make_temporal(unit_name,
+channels)``) may put a module between a unit's conv and its BN, called as ``module(x, frames)``
+on (B*T, C, H, W); it is how GSF enters (see ``gsf_inception.py``). The map returned is
+(B, 2048, T, h, w) before the global average pool (``top_cls_pool``).
+"""
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tad.features.backbones._layers import conv_bn
+from tad.features.backbones.base import Backbone
+
+Conv = tuple  # (unit suffix, out channels, (kh, kw), stride, (ph, pw))
+Pool = tuple  # ("max" | "avg", kernel, stride, pad)
+Step = Union[Conv, Pool, list]  # a list of Convs: parallel heads on one input, concatenated
+
+
+def _conv(name: str, out: int, k: int | tuple[int, int] = 1, stride: int = 1,
+          pad: int | tuple[int, int] = 0) -> Conv:
+    pair = (lambda v: v if isinstance(v, tuple) else (v, v))
+    return (name, out, pair(k), stride, pair(pad))
+
+
+def _block_a(pool_proj: int) -> list[list[Step]]:
+    return [[_conv("conv", 64)],
+            [_conv("tower_conv", 48), _conv("tower_conv_1", 64, 5, pad=2)],
+            [_conv("tower_1_conv", 64), _conv("tower_1_conv_1", 96, 3, pad=1), _conv("tower_1_conv_2", 96, 3, pad=1)],
+            [("avg", 3, 1, 1), _conv("tower_2_conv", pool_proj)]]
+
+
+def _block_c(c7: int) -> list[list[Step]]:
+    def f7(name: str, out: int, wide: bool) -> Conv:  # one half of a factorised 7x7: 1x7 or 7x1
+        return _conv(name, out, (1, 7) if wide else (7, 1), 1, (0, 3) if wide else (3, 0))
+    return [[_conv("conv", 192)],
+            [_conv("tower_conv", c7), f7("tower_conv_1", c7, False), f7("tower_conv_2", 192, True)],
+            [_conv("tower_1_conv", c7)] + [f7(f"tower_1_conv_{i}", 192 if i == 4 else c7, i % 2 == 1)
+                                           for i in range(1, 5)],
+            [("avg", 3, 1, 1), _conv("tower_2_conv", 192)]]
+
+
+def _block_e(pool: str) -> list[list[Step]]:
+    def split(prefix: str) -> list[Conv]:
+        return [_conv(f"{prefix}_mixed_conv", 384, (3, 1), 1, (1, 0)), _conv(f"{prefix}_mixed_conv_1", 384, (1, 3), 1, (0, 1))]
+    return [[_conv("conv", 320)],
+            [_conv("tower_conv", 384), split("tower")],
+            [_conv("tower_1_conv", 448), _conv("tower_1_conv_1", 384, 3, pad=1), split("tower_1")],
+            [(pool, 3, 1, 1), _conv("tower_2_conv", 192)]]
+
+
+STEM: list[Step] = [_conv("conv", 32, 3, 2), _conv("conv_1", 32, 3), _conv("conv_2", 64, 3, pad=1), ("max", 3, 2, 0),
+                    _conv("conv_3", 80), _conv("conv_4", 192, 3), ("max", 3, 2, 0)]
+#: (block name, branches); each block's output is the concatenation of its branches in this order
+BLOCKS: list[tuple[str, list[list[Step]]]] = [
+    ("mixed", _block_a(32)), ("mixed_1", _block_a(64)), ("mixed_2", _block_a(64)),
+    ("mixed_3", [[_conv("conv", 384, 3, 2)],
+                 [_conv("tower_conv", 64), _conv("tower_conv_1", 96, 3, pad=1), _conv("tower_conv_2", 96, 3, 2)],
+                 [("max", 3, 2, 0)]]),
+    ("mixed_4", _block_c(128)), ("mixed_5", _block_c(160)), ("mixed_6", _block_c(160)), ("mixed_7", _block_c(192)),
+    ("mixed_8", [[_conv("tower_conv", 192), _conv("tower_conv_1", 320, 3, 2)],
+                 [_conv("tower_1_conv", 192), _conv("tower_1_conv_1", 192, (7, 1), 1, (3, 0)),
+                  _conv("tower_1_conv_2", 192, (1, 7), 1, (0, 3)), _conv("tower_1_conv_3", 192, 3, 2)],
+                 [("max", 3, 2, 0)]]),
+    ("mixed_9", _block_e("avg")), ("mixed_10", _block_e("max")),
+]
+FEATURE_DIM = 2048
+
+
+def _pool(x: torch.Tensor, step: Pool) -> torch.Tensor:
+    kind, k, s, p = step
+    if kind == "max":
+        return F.max_pool2d(x, k, s, p, ceil_mode=True)
+    return F.avg_pool2d(x, k, s, p, ceil_mode=True, count_include_pad=True)
+
+
+class InceptionV3Trunk(Backbone):
+    """The table above as modules named like the release (no prefix, as ``base_model.*`` stripped).
+
+    ``_build_trunk(make_temporal)`` builds it: ``make_temporal(unit_name, channels)`` returns a module
+    or None; a module runs between that unit's conv and BN as ``module(x, frames)`` and is
+    registered as ``gsf_{unit}_Conv2D``. ``trunk_forward(x, frames)`` runs (B*T, 3, H, W) frames.
+    """
+
+    def _build_trunk(self, make_temporal: Callable[[str, int], nn.Module | None]) -> None:
+        self._make_temporal = make_temporal
+        channels = self._build_steps("", STEM, 3)
+        for block, branches in BLOCKS:
+            outs = [self._build_steps(f"{block}_", branch, channels) for branch in branches]
+            channels = sum(outs)
+        assert channels == FEATURE_DIM
+        del self._make_temporal
+
+    def _build_steps(self, prefix: str, steps: list[Step], channels: int) -> int:
+        for step in steps:
+            if isinstance(step, list):
+                return sum(self._build_unit(prefix, conv, channels) for conv in step)
+            if step[0] not in ("max", "avg"):
+                channels = self._build_unit(prefix, step, channels)
+        return channels
+
+    def _build_unit(self, prefix: str, conv: Conv, channels: int) -> int:
+        name, out, kernel, stride, pad = conv
+        unit = prefix + name
+        self.add_module(f"{unit}_Conv2D", nn.Conv2d(channels, out, kernel, stride, pad, bias=True))
+        self.add_module(f"{unit}_batchnorm", nn.BatchNorm2d(out))
+        temporal = self._make_temporal(unit, out)
+        if temporal is not None:
+            self.add_module(f"gsf_{unit}_Conv2D", temporal)
+        return out
+
+    def _unit(self, unit: str, x: torch.Tensor, frames: int) -> torch.Tensor:
+        conv, bn = getattr(self, f"{unit}_Conv2D"), getattr(self, f"{unit}_batchnorm")
+        temporal = getattr(self, f"gsf_{unit}_Conv2D", None)
+        if temporal is None:
+            return F.relu(conv_bn(conv, bn, x))
+        return F.relu(bn(temporal(conv(x), frames)))
+
+    def _run_steps(self, prefix: str, steps: list[Step], x: torch.Tensor, frames: int) -> torch.Tensor:
+        for step in steps:
+            if isinstance(step, list):
+                return torch.cat([self._unit(prefix + conv[0], x, frames) for conv in step], dim=1)
+            x = _pool(x, step) if step[0] in ("max", "avg") else self._unit(prefix + step[0], x, frames)
+        return x
+
+    def trunk_forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        x = self._run_steps("", STEM, x, frames)  # (B*T, 192, H', W')
+        for block, branches in BLOCKS:
+            x = torch.cat([self._run_steps(f"{block}_", branch, x, frames) for branch in branches], dim=1)
+        return x  # (B*T, 2048, h, w)
