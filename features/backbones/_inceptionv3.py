@@ -1,7 +1,7 @@
 """The Inception-v3 trunk of the TSN-style code (``inceptionv3-cuhk``), official key layout.
 
-The net is written here as a compact table: a stem of conv units and max-pools, then eleven
-``mixed`` blocks (3 x 35^2 "A", one grid reduction, 4 x 17^2 "C" with 1x7/7x1 factorised
+The net is written here as a compact table (run by ``_inception.InceptionTrunk``): a stem of
+conv units and max-pools, then eleven ``mixed`` blocks (3 x 35^2 "A", one grid reduction, 4 x 17^2 "C" with 1x7/7x1 factorised
 towers, one grid reduction, 2 x 8^2 "E" with 1x3/3x1 splits). A conv unit ``NAME`` is
 ``NAME_Conv2D`` (a biased ``nn.Conv2d``) + ``NAME_batchnorm`` + ReLU, so the state-dict keys are
 the released ones (e.g. ``mixed_4_tower_1_conv_3_Conv2D.weight``). Pools are Caffe's: ceil
@@ -12,24 +12,7 @@ on (B*T, C, H, W); it is how GSF enters (see ``gsf_inception.py``). The map retu
 """
 from __future__ import annotations
 
-from typing import Callable, Union
-
-import torch
-from torch import nn
-from torch.nn import functional as F
-
-from tad.features.backbones._layers import conv_bn
-from tad.features.backbones.base import Backbone
-
-Conv = tuple  # (unit suffix, out channels, (kh, kw), stride, (ph, pw))
-Pool = tuple  # ("max" | "avg", kernel, stride, pad)
-Step = Union[Conv, Pool, list]  # a list of Convs: parallel heads on one input, concatenated
-
-
-def _conv(name: str, out: int, k: int | tuple[int, int] = 1, stride: int = 1,
-          pad: int | tuple[int, int] = 0) -> Conv:
-    pair = (lambda v: v if isinstance(v, tuple) else (v, v))
-    return (name, out, pair(k), stride, pair(pad))
+from tad.features.backbones._inception import Conv, InceptionTrunk, Step, unit as _conv
 
 
 def _block_a(pool_proj: int) -> list[list[Step]]:
@@ -76,64 +59,8 @@ BLOCKS: list[tuple[str, list[list[Step]]]] = [
 FEATURE_DIM = 2048
 
 
-def _pool(x: torch.Tensor, step: Pool) -> torch.Tensor:
-    kind, k, s, p = step
-    if kind == "max":
-        return F.max_pool2d(x, k, s, p, ceil_mode=True)
-    return F.avg_pool2d(x, k, s, p, ceil_mode=True, count_include_pad=True)
+class InceptionV3Trunk(InceptionTrunk):
+    """Inception-v3: the table above, keys ``{unit}_Conv2D``, ``{unit}_batchnorm``, ``gsf_{unit}_Conv2D``."""
 
-
-class InceptionV3Trunk(Backbone):
-    """The table above as modules named like the release (no prefix, as ``base_model.*`` stripped).
-
-    ``_build_trunk(make_temporal)`` builds it: ``make_temporal(unit_name, channels)`` returns a module
-    or None; a module runs between that unit's conv and BN as ``module(x, frames)`` and is
-    registered as ``gsf_{unit}_Conv2D``. ``trunk_forward(x, frames)`` runs (B*T, 3, H, W) frames.
-    """
-
-    def _build_trunk(self, make_temporal: Callable[[str, int], nn.Module | None]) -> None:
-        self._make_temporal = make_temporal
-        channels = self._build_steps("", STEM, 3)
-        for block, branches in BLOCKS:
-            outs = [self._build_steps(f"{block}_", branch, channels) for branch in branches]
-            channels = sum(outs)
-        assert channels == FEATURE_DIM
-        del self._make_temporal
-
-    def _build_steps(self, prefix: str, steps: list[Step], channels: int) -> int:
-        for step in steps:
-            if isinstance(step, list):
-                return sum(self._build_unit(prefix, conv, channels) for conv in step)
-            if step[0] not in ("max", "avg"):
-                channels = self._build_unit(prefix, step, channels)
-        return channels
-
-    def _build_unit(self, prefix: str, conv: Conv, channels: int) -> int:
-        name, out, kernel, stride, pad = conv
-        unit = prefix + name
-        self.add_module(f"{unit}_Conv2D", nn.Conv2d(channels, out, kernel, stride, pad, bias=True))
-        self.add_module(f"{unit}_batchnorm", nn.BatchNorm2d(out))
-        temporal = self._make_temporal(unit, out)
-        if temporal is not None:
-            self.add_module(f"gsf_{unit}_Conv2D", temporal)
-        return out
-
-    def _unit(self, unit: str, x: torch.Tensor, frames: int) -> torch.Tensor:
-        conv, bn = getattr(self, f"{unit}_Conv2D"), getattr(self, f"{unit}_batchnorm")
-        temporal = getattr(self, f"gsf_{unit}_Conv2D", None)
-        if temporal is None:
-            return F.relu(conv_bn(conv, bn, x))
-        return F.relu(bn(temporal(conv(x), frames)))
-
-    def _run_steps(self, prefix: str, steps: list[Step], x: torch.Tensor, frames: int) -> torch.Tensor:
-        for step in steps:
-            if isinstance(step, list):
-                return torch.cat([self._unit(prefix + conv[0], x, frames) for conv in step], dim=1)
-            x = _pool(x, step) if step[0] in ("max", "avg") else self._unit(prefix + step[0], x, frames)
-        return x
-
-    def trunk_forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        x = self._run_steps("", STEM, x, frames)  # (B*T, 192, H', W')
-        for block, branches in BLOCKS:
-            x = torch.cat([self._run_steps(f"{block}_", branch, x, frames) for branch in branches], dim=1)
-        return x  # (B*T, 2048, h, w)
+    STEM, BLOCKS, FEATURE_DIM = STEM, BLOCKS, FEATURE_DIM
+    CONV_KEY, BN_KEY, TEMPORAL_KEY = "{}_Conv2D", "{}_batchnorm", "gsf_{}_Conv2D"

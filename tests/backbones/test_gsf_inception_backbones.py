@@ -1,4 +1,4 @@
-"""GSF-InceptionV3: the released key layout, parity with the official code, strict loading, spec."""
+"""GSF-BNInception and GSF-InceptionV3: the released key layout, parity with the official code, strict loading, spec."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,9 @@ from tad.features.registry import BACKBONES
 from parity_recipe import recipe_input, recipe_state_dict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "gsf_inception_parity.json"
-NAMES = ("gsf_inceptionv3",)
+NAMES = ("gsf_bninception", "gsf_inceptionv3")
+GSF_COUNT = {"gsf_bninception": 10, "gsf_inceptionv3": 11}  # the official "No. of GSF modules"
+DIM = {"gsf_bninception": 1024, "gsf_inceptionv3": 2048}
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +52,13 @@ def test_release_keys_map_onto_ours(fixture, models, name):
     stripped = {k[len("module.base_model."):]: tuple(v) for k, v in released.items()
                 if k.startswith("module.base_model.")}
     assert ours == stripped
-    assert sum(isinstance(m, GSF) for m in models[name].modules()) == 11  # "No. of GSF modules = 11"
+    assert sum(isinstance(m, GSF) for m in models[name].modules()) == GSF_COUNT[name]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_parity_with_official(monkeypatch, fixture, states, models, name):
-    """Released layout through the strict loader, then the official feature (16 frames at 75^2,
-    the smallest size the Inception-v3 grid reductions take). The official model's input is the
+    """Released layout through the strict loader, then the official feature: 16 frames (the released
+    segment count) at 64^2 (BN-Inception) / 75^2 (the smallest the Inception-v3 grid reductions take). The official model's input is the
     recipe clip as BGR; ours takes RGB and flips, so it gets the clip with its channels reversed."""
     spec = fixture[name]["seed0_T16"]
     wrapped = {"epoch": 60, "model_state_dict": {k: torch.from_numpy(v) for k, v in states[name].items()}}
@@ -64,7 +66,7 @@ def test_parity_with_official(monkeypatch, fixture, states, models, name):
     model = load_backbone_checkpoint(models[name], f"{name}.pth.tar")
     with torch.no_grad():
         feature = model(recipe_input(spec["seed"], spec["T"], spec["size"]).flip(1))
-    assert feature.shape == (1, 2048)
+    assert feature.shape == (1, DIM[name])
     err = np.abs(feature[0].double().numpy() - np.asarray(spec["feature"])).max()
     assert err <= 1e-4, f"max abs error {err:.2e}"
 
@@ -94,11 +96,19 @@ def test_wrong_checkpoints_are_refused(tmp_path, states, models):
         BACKBONES.build(dict(type="gsf_inceptionv3", gsf_ch_ratio=-1))
     with pytest.raises(TadInputError, match="gate_impl"):
         BACKBONES.build(dict(type="gsf_inceptionv3", gate_impl="fft"))
+    bn_path = _save(tmp_path / "gsf_bninc.pth.tar", states["gsf_bninception"])
+    loaded = load_backbone_checkpoint(models["gsf_bninception"], bn_path)
+    assert torch.equal(loaded.gsf_inception_4e_3x3_reduce.bn.weight, torch.from_numpy(
+        states["gsf_bninception"]["module.base_model.gsf_inception_4e_3x3_reduce.bn.weight"]))
+    with pytest.raises(TadInputError, match="missing keys: conv_Conv2D.weight"):  # BN-Inception file, v3 model
+        load_backbone_checkpoint(model, bn_path)
 
 
-def test_spec_is_the_official_test_view(models):
-    spec = models["gsf_inceptionv3"].spec
-    assert (spec.clip_len, spec.frame_interval, spec.short_side, spec.crop, spec.feature_dim) == (16, 4, 261, 229, 2048)
+@pytest.mark.parametrize("name, short_side, crop", [("gsf_bninception", 256, 224), ("gsf_inceptionv3", 261, 229)])
+def test_spec_is_the_official_test_view(models, name, short_side, crop):
+    spec = models[name].spec
+    assert (spec.clip_len, spec.frame_interval, spec.short_side, spec.crop, spec.feature_dim) == \
+        (16, 4, short_side, crop, DIM[name])
     rgb = torch.tensor([0.2, 0.5, 0.9]).view(1, 3, 1, 1, 1)  # an RGB pixel in [0, 1]
     normalised = (rgb - torch.tensor(spec.mean).view(1, 3, 1, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1, 1)
     bgr_official = rgb.flip(1) * 255 - torch.tensor([104.0, 117.0, 128.0]).view(1, 3, 1, 1, 1)
