@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tad.errors import TadInputError
 from tad.features.backbones._layers import conv_bn
 from tad.features.backbones.base import Backbone
 
@@ -31,6 +32,18 @@ def unit(name: str, out: int, k: int | tuple[int, int] = 1, stride: int = 1,
     """A conv unit step; ``k`` and ``pad`` as an int (square) or (h, w)."""
     pair = (lambda v: v if isinstance(v, tuple) else (v, v))
     return (name, out, pair(k), stride, pair(pad))
+
+
+def _step_size(step: Step, size: int, axis: int) -> int:
+    """Output length along ``axis`` (0: H, 1: W) of one step on ``size`` (Caffe ceil mode for pools)."""
+    if isinstance(step, list):
+        return _step_size(step[0], size, axis)
+    if step[0] in ("max", "avg"):
+        _, k, s, p = step
+        out = -(-(size + 2 * p - k) // s) + 1
+        return out - 1 if (out - 1) * s >= size + p else out  # PyTorch's ceil-mode rule
+    _, _, kernel, stride, pad = step
+    return (size + 2 * pad[axis] - kernel[axis]) // stride + 1
 
 
 def _pool(x: torch.Tensor, step: Pool) -> torch.Tensor:
@@ -60,6 +73,26 @@ class InceptionTrunk(Backbone):
             channels = sum(outs)
         assert channels == self.FEATURE_DIM
         del self._make_temporal
+
+    def check_size(self, height: int, width: int) -> str | None:
+        """None if (height, width) frames run through the table, else why not (branches that
+        disagree after Caffe-style ceil-mode pooling, or a map shrinking below 1)."""
+        for axis, size in ((0, height), (1, width)):
+            for step in self.STEM:
+                size = _step_size(step, size, axis)
+                if size < 1:
+                    return f"{height}x{width} frames shrink to nothing in the stem"
+            for block, branches in self.BLOCKS:
+                sizes = set()
+                for branch in branches:
+                    out = size
+                    for step in branch:
+                        out = _step_size(step, out, axis)
+                    sizes.add(out)
+                if len(sizes) != 1 or min(sizes) < 1:
+                    return f"{height}x{width} frames do not fit block {block} (branch sizes {sorted(sizes)})"
+                size = sizes.pop()
+        return None
 
     def _build_steps(self, prefix: str, steps: list[Step], channels: int) -> int:
         for step in steps:
@@ -94,6 +127,9 @@ class InceptionTrunk(Backbone):
         return x
 
     def trunk_forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        problem = self.check_size(x.shape[-2], x.shape[-1])
+        if problem is not None:
+            raise TadInputError("--crop", problem)
         x = self._run_steps("", self.STEM, x, frames)  # (B*T, C_stem, H', W')
         for block, branches in self.BLOCKS:
             x = torch.cat([self._run_steps(f"{block}_", branch, x, frames) for branch in branches], dim=1)

@@ -82,6 +82,9 @@ class _GSFInception(InceptionTrunk):
             return GSF(channels, gsf_ch_ratio, gate_impl) if unit in self.GSF_UNITS else None
 
         self._build_trunk(make_temporal)
+        problem = self.check_size(crop, crop)
+        if problem is not None:
+            raise TadInputError("crop", problem)
         init_temporal_resnet(self, init_seed, None)
 
     def forward_maps(self, clips: torch.Tensor) -> list[torch.Tensor]:
@@ -101,7 +104,7 @@ class GSFBNInception(_GSFInception, BNInceptionTrunk):
     GSF_UNITS = frozenset([f"inception_{b}_1x1" for b in ("3a", "3b", "4a", "4b", "4c", "4d", "5a", "5b")]
                           + ["inception_3c_3x3_reduce", "inception_4e_3x3_reduce"])
     DEFAULT_CROP = 224
-    card = BackboneCard(paper=_PAPER, input="16 x 4 @ 224^2", norm=_NORM, feature_dim=1024, gflops=0.0,
+    card = BackboneCard(paper=_PAPER, input="16 x 4 @ 224^2", norm=_NORM, feature_dim=1024, gflops=65.35,
                         checkpoints=("gsf_bninception_16f_sthv1.pth.tar",), source=_SOURCE.format("BNInception"))
 
 

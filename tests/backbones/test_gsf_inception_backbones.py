@@ -114,3 +114,17 @@ def test_spec_is_the_official_test_view(models, name, short_side, crop):
     bgr_official = rgb.flip(1) * 255 - torch.tensor([104.0, 117.0, 128.0]).view(1, 3, 1, 1, 1)
     torch.testing.assert_close(normalised.flip(1), bgr_official)  # the model's flip gives the official input
     assert spec.extra["channel_order"] == "BGR"
+
+
+def test_frame_sizes_the_caffe_pooling_cannot_take_are_one_error(models):
+    """Caffe ceil-mode pools and unpadded stride-2 convs must agree at each grid reduction; 224^2
+    (the R50 crop) does not fit Inception-v3's ``mixed_3`` (12 vs 13), 229^2 (its official crop) does."""
+    model = models["gsf_inceptionv3"]
+    assert model.check_size(229, 229) is None and model.check_size(75, 75) is None
+    assert model.check_size(224, 224) == "224x224 frames do not fit block mixed_3 (branch sizes [12, 13])"
+    with pytest.raises(TadInputError, match=r"^--crop: 96x96 frames do not fit block mixed_3"):
+        with torch.no_grad():
+            model(torch.zeros(1, 3, 2, 96, 96))
+    with pytest.raises(TadInputError, match=r"^crop: 48x48 frames do not fit block inception_4e"):
+        BACKBONES.build(dict(type="gsf_bninception", crop=48))
+    assert models["gsf_bninception"].check_size(224, 224) is None
