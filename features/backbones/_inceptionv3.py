@@ -1,14 +1,13 @@
 """The Inception-v3 trunk of the TSN-style code (``inceptionv3-cuhk``), official key layout.
 
 The net is written here as a compact table (run by ``_inception.InceptionTrunk``): a stem of
-conv units and max-pools, then eleven ``mixed`` blocks (3 x 35^2 "A", one grid reduction, 4 x 17^2 "C" with 1x7/7x1 factorised
-towers, one grid reduction, 2 x 8^2 "E" with 1x3/3x1 splits). A conv unit ``NAME`` is
-``NAME_Conv2D`` (a biased ``nn.Conv2d``) + ``NAME_batchnorm`` + ReLU, so the state-dict keys are
-the released ones (e.g. ``mixed_4_tower_1_conv_3_Conv2D.weight``). Pools are Caffe's: ceil
-mode, average pools counting the padding. A per-unit hook (``make_temporal(unit_name,
-channels)``) may put a module between a unit's conv and its BN, called as ``module(x, frames)``
-on (B*T, C, H, W); it is how GSF enters (see ``gsf_inception.py``). The map returned is
-(B, 2048, T, h, w) before the global average pool (``top_cls_pool``).
+conv units and max-pools, then eleven ``mixed`` blocks (3 x 35^2 "A", one grid reduction,
+4 x 17^2 "C" with 1x7/7x1 factorised towers, one grid reduction, 2 x 8^2 "E" with 1x3/3x1
+splits). A conv unit ``NAME`` is ``NAME_Conv2D`` (a biased ``nn.Conv2d``) + ``NAME_batchnorm``
++ ReLU, so the state-dict keys are the released ones (e.g. ``mixed_4_tower_1_conv_3_Conv2D.weight``);
+a temporal module between a unit's conv and BN is ``gsf_NAME_Conv2D`` (how GSF enters, see
+``gsf_inception.py``). Pools are Caffe's: ceil mode, average pools counting the padding. The map
+is (B*T, 2048, h, w) before the global average pool (``top_cls_pool``).
 """
 from __future__ import annotations
 
@@ -34,7 +33,8 @@ def _block_c(c7: int) -> list[list[Step]]:
 
 def _block_e(pool: str) -> list[list[Step]]:
     def split(prefix: str) -> list[Conv]:
-        return [_conv(f"{prefix}_mixed_conv", 384, (3, 1), 1, (1, 0)), _conv(f"{prefix}_mixed_conv_1", 384, (1, 3), 1, (0, 1))]
+        return [_conv(f"{prefix}_mixed_conv", 384, (3, 1), 1, (1, 0)),
+                _conv(f"{prefix}_mixed_conv_1", 384, (1, 3), 1, (0, 1))]
     return [[_conv("conv", 320)],
             [_conv("tower_conv", 384), split("tower")],
             [_conv("tower_1_conv", 448), _conv("tower_1_conv_1", 384, 3, pad=1), split("tower_1")],

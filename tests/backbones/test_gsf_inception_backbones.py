@@ -58,7 +58,8 @@ def test_release_keys_map_onto_ours(fixture, models, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_parity_with_official(monkeypatch, fixture, states, models, name):
     """Released layout through the strict loader, then the official feature: 16 frames (the released
-    segment count) at 64^2 (BN-Inception) / 75^2 (the smallest the Inception-v3 grid reductions take). The official model's input is the
+    segment count) at 64^2 (BN-Inception) / 75^2 (the smallest the Inception-v3 grid reductions
+    take). The official model's input is the
     recipe clip as BGR; ours takes RGB and flips, so it gets the clip with its channels reversed."""
     spec = fixture[name]["seed0_T16"]
     wrapped = {"epoch": 60, "model_state_dict": {k: torch.from_numpy(v) for k, v in states[name].items()}}
@@ -86,7 +87,8 @@ def test_wrong_checkpoints_are_refused(tmp_path, states, models):
     assert "does not fit backbone gsf_inceptionv3; 674 missing keys: conv_Conv2D.weight" in message
     assert "494 unexpected keys: conv1.weight" in message and "no key matches" in message
     assert "\n" not in message and str(other) in message
-    with pytest.raises(TadInputError, match=r"55 shape mismatches: gsf_mixed_conv_Conv2D.conv3D.weight \(2, 32, 3, 3, 3\) vs model \(2, 16, 3, 3, 3\)"):
+    mismatch = r"55 shape mismatches: gsf_mixed_conv_Conv2D.conv3D.weight \(2, 32, 3, 3, 3\) vs model \(2, 16, 3, 3, 3\)"
+    with pytest.raises(TadInputError, match=mismatch):
         load_backbone_checkpoint(BACKBONES.build(dict(type="gsf_inceptionv3", gsf_ch_ratio=50)), path)
     truncated = tmp_path / "cut.pth.tar"
     truncated.write_bytes(path.read_bytes()[:4096])
