@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
         spec = model.spec
         clip_len = args.clip_len or spec.clip_len
         crop = args.crop or (max(spec.crop // 2, 32) if args.quick else spec.crop)
+        fits = getattr(model, "check_size", None)  # nets whose grid reductions take only some sizes (Inception)
+        while not args.crop and fits is not None and fits(crop, crop) is not None:
+            crop += 1
         gflop = count_flops_per_clip(model, (3, clip_len, crop, crop)) / 1e9
         print(f"{name}: {gflop:.1f} GFLOP per clip of {clip_len}x{crop}x{crop}", flush=True)
 

@@ -19,7 +19,7 @@ Released checkpoints (README, Google Drive): Something-Something-v1, 16 segments
 BNInception / InceptionV3 / ResNet50. The ResNet50 file is ``{"model_state_dict":
 DataParallel(VideoModel).state_dict(), ...}`` (keys ``module.base_model.*``, ``module.new_fc.*``),
 which the official ``test_models.py`` loads strictly after dropping the first key component;
-it loads here unchanged. The Inception variants are not implemented (see README).
+it loads here unchanged. The BNInception and InceptionV3 releases are ``gsf_inception.py``.
 
 Test pre-processing (``test_models.py`` with ``--input_size 0 --test_crops 1``): scale to
 short side 256 (``input_size * 256 // 224``), centre crop 224, ImageNet mean/std on RGB [0, 1].
