@@ -20,8 +20,8 @@ Example:  python bench/continual_backbone_cost.py --threads 1
 from __future__ import annotations
 
 import math
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -29,13 +29,8 @@ import click
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-
-def _cpu() -> str:
-    if Path("/proc/cpuinfo").is_file():
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_name  # noqa: E402
 
 
 def _flops(fn) -> int:
@@ -89,7 +84,7 @@ def measure(continual: str, clip: str, clip_kwargs: dict, crop: int | None, stri
 @click.option("--quick", is_flag=True, help="Only X3D-XS and MobileNetV2 at the shipped defaults.")
 def main(threads: int, repeats: int, quick: bool) -> None:
     torch.set_num_threads(threads)
-    print(f"CPU: {_cpu()}; torch {torch.__version__}, {threads} thread(s); per feature step, median of {repeats}")
+    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {threads} thread(s); per feature step, median of {repeats}")
     rows = [("cox3d_xs", "x3d_xs", {}, None, None), ("cox3d_s", "x3d_s", {}, None, None),
             ("cox3d_s", "x3d_s", {}, None, 6),
             ("tsm_mobilenetv2_continual", "tsm_mobilenetv2_online", {}, None, None)]

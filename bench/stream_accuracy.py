@@ -33,13 +33,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import click
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,14 +51,6 @@ def _ablation():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _cpu() -> str:
-    if Path("/proc/cpuinfo").is_file():
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def train(config: str, store: Path, ann: Path, feature_dim: int, num_classes: int, embed_dim: int,
@@ -250,7 +244,7 @@ def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, se
     if from_demo is not None:
         print(f"stream_accuracy: the detectors of `tad demo --stream` in {from_demo} (demo_stpt.py and "
               f"demo_stpt_causal.py, same data and recipe; Test subset); events at threshold {threshold}, max "
-              f"latency {max_latency} s; CPU {_cpu()} ({os.cpu_count()} cores, shared; load average {os.getloadavg()[0]:.1f}), {threads} threads")
+              f"latency {max_latency} s; CPU {cpu_name()} ({os.cpu_count()} cores, shared; load average {os.getloadavg()[0]:.1f}), {threads} threads")
         return evaluate_demo(from_demo, threshold, max_latency, json_out, replay, candidate_floor, segments_from)
     data_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -259,7 +253,7 @@ def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, se
                                                          difficulty, seed)
     print(f"stream_accuracy: held-out THUMOS-shaped synthetic set ({difficulty}), {feature_dim}-d, {max_videos} "
           f"videos per subset, embed {embed_dim}, crops {max_seq_len}, epochs {epochs or 'config (35)'}, seed {seed}; "
-          f"events at threshold {threshold}, max latency {max_latency} s; CPU {_cpu()} ({os.cpu_count()} cores, "
+          f"events at threshold {threshold}, max latency {max_latency} s; CPU {cpu_name()} ({os.cpu_count()} cores, "
           f"shared), {threads} threads")
     results = {}
     models = {}
@@ -354,7 +348,6 @@ def evaluate(models: dict, results: dict, ann_file, store, threshold: float, max
         Path(json_out).write_text(json.dumps(dict(results=results, stream_mAP=stream_map, oad_causal=oad_c,
                                                   oad_offline=oad_o, start_delays=start_delays,
                                                   end_delays=end_delays, actions=actions), indent=1))
-
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ Example:  python bench/stream_cost.py --threads 1
 from __future__ import annotations
 
 import os
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -26,15 +26,10 @@ import click
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_name  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _cpu() -> str:
-    if Path("/proc/cpuinfo").is_file():
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def build(config: str):
@@ -105,7 +100,7 @@ def measure_window(model, window: int, repeats: int):
 @click.option("--skip-thumos", is_flag=True, help="Only the demo size.")
 def main(threads, probe, thumos_minutes, skip_thumos):
     torch.set_num_threads(threads)
-    print(f"stream_cost: CPU {_cpu()} ({os.cpu_count()} cores, shared with other jobs; load average {os.getloadavg()[0]:.1f}), torch {torch.__version__}, "
+    print(f"stream_cost: CPU {cpu_name()} ({os.cpu_count()} cores, shared with other jobs; load average {os.getloadavg()[0]:.1f}), torch {torch.__version__}, "
           f"{threads} thread(s), float32, batch 1")
     sizes = [("demo", "demo_stpt_causal.py", 2.5, [1, 10, 60])]
     if not skip_thumos:

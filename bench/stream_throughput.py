@@ -14,25 +14,20 @@ Example:  python bench/stream_throughput.py --threads 2
 from __future__ import annotations
 
 import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import click
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_name  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = next((p / "shared" / "data" / "videos" / "tennis26.mp4" for p in REPO.parents
                       if (p / "shared" / "data" / "videos" / "tennis26.mp4").is_file()),
                      REPO.parent / "shared" / "data" / "videos" / "tennis26.mp4")
-
-
-def _cpu() -> str:
-    if Path("/proc/cpuinfo").is_file():
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def make_detector(folder: Path) -> tuple[Path, Path]:
@@ -84,7 +79,7 @@ def main(video, threads, repeats):
         s = c.streams.video[0]
         native = f"{s.codec_context.width}x{s.codec_context.height} at {float(s.average_rate):.2f} fps"
     print(f"stream_throughput: {video.name} ({native}), tiny3d (128 short side, 112 crop, 8x1 clips every 4 frames) "
-          f"+ causal demo STPT; CPU {_cpu()} ({os.cpu_count()} cores, shared with other jobs; load average {os.getloadavg()[0]:.1f}), {threads} torch threads")
+          f"+ causal demo STPT; CPU {cpu_name()} ({os.cpu_count()} cores, shared with other jobs; load average {os.getloadavg()[0]:.1f}), {threads} torch threads")
     with tempfile.TemporaryDirectory() as tmp:
         config, ckpt = make_detector(Path(tmp))
         best_stream = best_decode = cpu_stream = cpu_decode = 0.0
