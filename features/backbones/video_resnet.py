@@ -154,7 +154,14 @@ class VideoResNetTrunk(nn.Module):
         return x  # (B, 512, T/8 (R3D, R(2+1)D) or T (MC3), H/16, W/16)
 
 
-def _kinetics_spec(clip_len: int, fps: float, clip_stride: int, short_side: int, crop: int, **extra) -> BackboneSpec:
+def _kinetics_spec(owner: str, clip_len: int, fps: float, clip_stride: int, short_side: int, crop: int,
+                   **extra) -> BackboneSpec:
+    """The Kinetics-trained video ResNets' spec (512-d, every frame); non-positive sizes -> one error naming
+    ``owner`` (the backbone) and the option."""
+    for value, flag in ((clip_len, "clip_len"), (fps, "fps"), (clip_stride, "clip_stride"),
+                        (short_side, "short_side"), (crop, "crop")):
+        if value <= 0:
+            raise TadInputError(owner, f"{flag} must be positive, got {value}")
     return BackboneSpec(clip_len=clip_len, frame_interval=1, feature_dim=512, fps=fps, clip_stride=clip_stride,
                         mean=KINETICS_MEAN, std=KINETICS_STD, short_side=short_side, crop=crop, extra=extra)
 
@@ -169,11 +176,7 @@ class _TorchvisionVideoResNet(Backbone):
     def __init__(self, clip_len: int = 16, fps: float = 15.0, clip_stride: int = 4, short_side: int = 128,
                  crop: int = 112, init_seed: int = 0):
         super().__init__()
-        for value, flag in ((clip_len, "clip_len"), (fps, "fps"), (clip_stride, "clip_stride"),
-                            (short_side, "short_side"), (crop, "crop")):
-            if value <= 0:
-                raise TadInputError(self.registry_name, f"{flag} must be positive, got {value}")
-        self.spec = _kinetics_spec(clip_len, fps, clip_stride, short_side, crop,
+        self.spec = _kinetics_spec(self.registry_name, clip_len, fps, clip_stride, short_side, crop,
                                    official_resize="(128, 171): equals short side 128 on 4:3 video")
         trunk = VideoResNetTrunk(self.stem_kind, self.kinds, (2, 2, 2, 2), "per_block", 1e-5)
         for name, module in trunk.named_children():  # top-level keys, as torchvision names them
@@ -231,11 +234,7 @@ class R2Plus1D34TSP(Backbone):
     def __init__(self, clip_len: int = 16, fps: float = 30.0, clip_stride: int = 16, short_side: int = 128,
                  crop: int = 112, init_seed: int = 0):
         super().__init__()
-        for value, flag in ((clip_len, "clip_len"), (fps, "fps"), (clip_stride, "clip_stride"),
-                            (short_side, "short_side"), (crop, "crop")):
-            if value <= 0:
-                raise TadInputError(self.registry_name, f"{flag} must be positive, got {value}")
-        self.spec = _kinetics_spec(clip_len, fps, clip_stride, short_side, crop,
+        self.spec = _kinetics_spec(self.registry_name, clip_len, fps, clip_stride, short_side, crop,
                                    official_resize="(128, 171): equals short side 128 on 4:3 video")
         self.features = VideoResNetTrunk("2plus1d", ("2plus1d",) * 4, (3, 4, 6, 3), "per_conv", 1e-3)
         init_resnet_weights(self, init_seed)
