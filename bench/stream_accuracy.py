@@ -54,12 +54,14 @@ def _ablation():
 
 
 def train(config: str, store: Path, ann: Path, feature_dim: int, num_classes: int, embed_dim: int,
-          max_seq_len: int, epochs: int | None, seed: int, work_dir: Path):
+          max_seq_len: int, epochs: int | None, seed: int, work_dir: Path, lr: float | None = None):
     from tad.engine.runner import build_runner, find_best_checkpoint, load_config
 
     options = dict(ann_file=str(ann), feature_store=str(store), max_seq_len=max_seq_len)
     if epochs:
         options["max_epochs"] = epochs
+    if lr:
+        options["optim_wrapper.optimizer.lr"] = lr
     cfg = load_config(config, cfg_options=options)  # bench/configs/<name>, resolved by name in a checkout
     cfg.model.update(in_channels=feature_dim, num_classes=num_classes, max_seq_len=max_seq_len)
     _ablation()._set_key(cfg.model, "embed_dim", embed_dim)
@@ -166,7 +168,7 @@ def stream_video(model, classes, feats: np.ndarray, timestamps: np.ndarray, thre
     tracker = OnlineSegmentTracker(classes, threshold=threshold, max_latency=max_latency,
                                    pre_thresh=1.0 if segments_from == "runs" else (candidate_floor or post.pre_nms_thresh),
                                    run_thresholds=RUN_THRESHOLDS if segments_from == "runs" else (), nms_sigma=post.nms_sigma,
-                                   min_score=post.nms_min_score)
+                                   min_score=post.nms_min_score, voting_thresh=post.voting_thresh)
     events = []
     level_probs: list[list[np.ndarray]] = [[] for _ in range(runner.num_levels)]
     activity: list[np.ndarray] = []
@@ -210,6 +212,7 @@ def _pct(values, q):
 
 @click.command(help=__doc__)
 @click.option("--epochs", type=int, default=None, help="Training epochs of both models (default: the configs').")
+@click.option("--lr", type=float, default=None, help="Learning rate of both models (default: the configs', 2e-4).")
 @click.option("--max-videos", type=int, default=50, show_default=True, help="Videos per subset.")
 @click.option("--feature-dim", type=int, default=128, show_default=True)
 @click.option("--embed-dim", type=int, default=64, show_default=True)
@@ -234,7 +237,7 @@ def _pct(values, q):
 @click.option("--from-demo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Skip training: evaluate the two detectors `tad demo --stream` trained in this folder "
                    "(demo_stpt.py vs demo_stpt_causal.py, same recipe, on the demo's synthetic videos).")
-def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, seed, threshold, max_latency, threads,
+def main(epochs, lr, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, seed, threshold, max_latency, threads,
          data_dir, work_dir, json_out, from_demo, replay, candidate_floor, segments_from):
     import torch
 
@@ -252,14 +255,14 @@ def main(epochs, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, se
     store, ann_file, num_classes = ab.ensure_heldout_set(data_dir, ab.DEFAULT_ANN, feature_dim, max_videos or None,
                                                          difficulty, seed)
     print(f"stream_accuracy: held-out THUMOS-shaped synthetic set ({difficulty}), {feature_dim}-d, {max_videos} "
-          f"videos per subset, embed {embed_dim}, crops {max_seq_len}, epochs {epochs or 'config (35)'}, seed {seed}; "
+          f"videos per subset, embed {embed_dim}, crops {max_seq_len}, epochs {epochs or 'config (35)'}, lr {lr or 'config (2e-4)'}, seed {seed}; "
           f"events at threshold {threshold}, max latency {max_latency} s; CPU {cpu_name()} ({os.cpu_count()} cores, "
           f"shared), {threads} threads")
     results = {}
     models = {}
     for name, config in (("offline STPT", "bench_synth_stpt.py"), ("causal STPT", "bench_synth_stpt_causal.py")):
         cfg, ckpt, train_s = train(config, store, ann_file, feature_dim, num_classes, embed_dim, max_seq_len,
-                                   epochs, seed, work_dir / config.replace(".py", ""))
+                                   epochs, seed, work_dir / f"{config[:-3]}_n{max_videos}_e{epochs}_lr{lr}_s{seed}", lr)
         _, res = run_inference(cfg, ckpt, split="test", out=None, progress=False)
         results[name] = dict(average_mAP=float(res.average_mAP), train_s=train_s)
         models[name] = (cfg, ckpt)

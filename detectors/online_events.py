@@ -11,14 +11,19 @@ and returns the events it triggers:
   A class stops running after ``off_steps`` steps below ``threshold / 2``.
 * ``segment`` -- a candidate segment is final. Every point gives, per class with
   probability above ``pre_thresh``, a candidate [start, end] (predicted from the point;
-  the end may lie in the future). A candidate is *due* once the stream has passed its end
-  and its class stopped running, or at the latest ``max_latency`` seconds after its end.
-  A point whose predicted end lies more than ``max_latency`` before the current step gives
-  no candidate (it could only be emitted late; causal end-anchored points look back
-  ``end_after`` strides, less than the latency at the fine levels).
-  Due candidates go through an incremental Gaussian Soft-NMS (per class): each is decayed
-  by the already final segments and the still open, higher-scoring candidates it
-  overlaps, and by the due ones ranked above it; survivors above ``min_score`` are final.
+  the end may lie in the future). A candidate is *due* at the last step before
+  ``max_latency`` seconds after its end, or earlier, ``hold`` seconds after its end, once
+  its class stopped running. ``hold`` defaults to ``max_latency``: the end-anchored points
+  of one action arrive over a few strides after its end, the coarse levels last, and the
+  best of them must be seen before the others are judged. A point whose predicted end
+  lies more than ``max_latency`` before the current step gives no candidate (it could
+  only be emitted late).
+  Due candidates go through the offline post-processing made incremental, per class: a
+  Gaussian Soft-NMS in which each is decayed by the final segments and the still open
+  candidates that scored higher than it and overlap it, and by the due ones ranked above
+  it (as offline, never by a lower-scoring one; of equal ones, the first final wins); survivors above ``min_score`` are final,
+  their boundaries replaced by the score x IoU weighted mean of the candidates of their
+  class overlapping them by ``voting_thresh`` or more (score voting; 0 turns it off).
   ``segment`` events are returned for final segments scoring ``>= threshold``; every
   final segment goes to ``segments()`` (the ActivityNet result of the stream).
 * activity runs -- with an activity head, every maximal run of steps where class c's
@@ -29,8 +34,10 @@ and returns the events it triggers:
   (the activity head's when present, else the max over the new points' class scores):
   the per-frame online action detection score.
 
-Work per step is bounded: open candidates live at most until ``max_latency`` after their
-end, and only the ``keep_final`` most recent final segments per class act as suppressors.
+Work per step is bounded: open candidates live at most until ``max_latency`` after their end,
+only the ``keep_final`` most recent final segments per class act as suppressors, and the
+candidates kept for voting are those that ended less than ``2 * max_latency`` ago (at
+most ``max_open`` per class).
 Grid positions map to seconds through the step times seen so far (linear between steps,
 extrapolated by the last step into the future).
 """
@@ -59,7 +66,8 @@ class _ClassState:
     running: bool = False
     below: int = 0
     open: list = field(default_factory=list)  # [Candidate]
-    final: deque = field(default_factory=deque)  # recent final (start, end, score)
+    final: deque = field(default_factory=deque)  # recent final (start, end, score, raw score), not voted
+    seen: deque = field(default_factory=deque)  # recent candidates (start, end, score), for voting
 
 
 class OnlineSegmentTracker:
@@ -73,6 +81,9 @@ class OnlineSegmentTracker:
         nms_sigma: Gaussian Soft-NMS: score *= exp(-IoU^2 / sigma).
         min_score: candidates decayed below this are dropped.
         min_length: minimum candidate length, seconds.
+        hold: seconds after its end before a candidate whose class stopped running is due
+            (None: ``max_latency``, the most accurate; smaller: earlier segment events).
+        voting_thresh: IoU of the candidates averaged into a final segment's boundaries (0: no voting).
         off_steps: steps below ``threshold / 2`` before a class stops running.
         run_thresholds: with an activity head, each maximal run of steps whose activity of class c
             stays >= one of these gives a candidate (see the module docstring); () (default): none.
@@ -83,11 +94,17 @@ class OnlineSegmentTracker:
     def __init__(self, classes, threshold: float = 0.3, max_latency: float = 2.0, pre_thresh: float = 0.001,
                  nms_sigma: float = 0.5, min_score: float = 0.001, min_length: float = 0.0, off_steps: int = 2,
                  keep_final: int = 50, max_open: int = 400,
-                 run_thresholds: tuple[float, ...] = ()):
+                 run_thresholds: tuple[float, ...] = (), hold: float | None = None, voting_thresh: float = 0.7):
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         if not max_latency > 0:
             raise ValueError(f"max_latency must be > 0, got {max_latency}")
+        hold = max_latency if hold is None else hold
+        if not 0 <= hold <= max_latency:
+            raise ValueError(f"hold must be in [0, max_latency], got {hold}")
+        if not 0 <= voting_thresh <= 1:
+            raise ValueError(f"voting_thresh must be in [0, 1], got {voting_thresh}")
+        self.hold, self.voting_thresh = float(hold), float(voting_thresh)
         self.classes = list(classes)
         self.threshold, self.max_latency, self.pre_thresh = threshold, max_latency, pre_thresh
         self.nms_sigma, self.min_score, self.min_length = nms_sigma, min_score, min_length
@@ -142,7 +159,7 @@ class OnlineSegmentTracker:
                 self.late += 1                     # the latency bound, so it is not a candidate
                 continue
             for c in np.nonzero(probs > self.pre_thresh)[0]:
-                self.state[c].open.append(Candidate(int(c), start, end, float(probs[c]), self.now))
+                self._add(int(c), Candidate(int(c), start, end, float(probs[c]), self.now))
         heads = [p.activity for p in points if getattr(p, "activity", None) is not None]
         if heads:  # the model's per-step activity head: which classes are running now
             activity = 1.0 / (1.0 + np.exp(-heads[0][0].double().cpu().numpy()))
@@ -163,6 +180,8 @@ class OnlineSegmentTracker:
             if len(st.open) > self.max_open:
                 st.open.sort(key=lambda cand: -cand.score)
                 del st.open[self.max_open:]
+            while st.seen and (st.seen[0][1] < self.now - 2 * self.max_latency or len(st.seen) > self.max_open):
+                st.seen.popleft()
             events += self._finalize(c, st, flush=False)
         return events
 
@@ -182,7 +201,7 @@ class OnlineSegmentTracker:
             start, end = self.run_start[r, c] - half, self.run_last[r, c] + half
             score = self.run_sum[r, c] / self.run_len[r, c]
             if end - start > self.min_length and score > self.min_score:
-                self.state[c].open.append(Candidate(int(c), float(start), float(end), float(score), self.now))
+                self._add(int(c), Candidate(int(c), float(start), float(end), float(score), self.now))
         self.run_start[running & ~inside] = np.nan
         if activity is None:
             return
@@ -192,6 +211,12 @@ class OnlineSegmentTracker:
         self.run_sum[inside] += np.broadcast_to(activity, inside.shape)[inside]
         self.run_len[inside] += 1
         self.run_last[inside] = self.now
+
+    def _add(self, c: int, cand: Candidate) -> None:
+        st = self.state[c]
+        st.open.append(cand)
+        if self.voting_thresh > 0:
+            st.seen.append((cand.start, cand.end, cand.score))
 
     def finish(self) -> list[dict]:
         """End of stream: every open candidate is due."""
@@ -214,9 +239,10 @@ class OnlineSegmentTracker:
             return []
         now = self.now
         due, still = [], []
+        step = self._step()
         for cand in st.open:
-            passed = now >= cand.end
-            if flush or (passed and not st.running) or now >= cand.end + self.max_latency:
+            if (flush or now + step > cand.end + self.max_latency  # the next step would break the bound
+                    or (not st.running and now + step > cand.end + self.hold)):
                 due.append(cand)
             else:
                 still.append(cand)
@@ -224,14 +250,17 @@ class OnlineSegmentTracker:
             return []
         st.open = still
         due.sort(key=lambda cand: -cand.score)
-        sup = [(s, e, sc) for s, e, sc in st.final]
+        sup = list(st.final)
         open_arr = np.array([(o.start, o.end, o.score) for o in still]) if still else np.zeros((0, 3))
         events = []
+        seen = np.array(st.seen) if st.seen else np.zeros((0, 3))  # (S, 3) start, end, score
         for cand in due:
             score = cand.score
             decay = 0.0
             if sup:
                 arr = np.array(sup)
+                arr = arr[arr[:, 3] >= cand.score]  # as offline: only final segments ranked above it (ties:
+                                                    # the first one final)
                 decay += float(np.sum(_iou(cand.start, cand.end, arr[:, 0], arr[:, 1]) ** 2))
             if len(open_arr):
                 higher = open_arr[open_arr[:, 2] > cand.score]
@@ -240,16 +269,30 @@ class OnlineSegmentTracker:
             score *= math.exp(-decay / self.nms_sigma)
             if score < self.min_score:
                 continue
-            final = Candidate(c, cand.start, cand.end, score, cand.born)
+            start, end = self._vote(cand, seen)
+            final = Candidate(c, start, end, score, cand.born)
             self.final_segments.append(final)
-            sup.append((cand.start, cand.end, score))
-            st.final.append((cand.start, cand.end, score))
+            sup.append((cand.start, cand.end, score, cand.score))
+            st.final.append((cand.start, cand.end, score, cand.score))
             if len(st.final) > self.keep_final:
                 st.final.popleft()
             if score >= self.threshold:
                 events.append(dict(event="segment", label=self.classes[c],
-                                   segment=[round(cand.start, 3), round(cand.end, 3)], score=round(score, 4)))
+                                   segment=[round(start, 3), round(end, 3)], score=round(score, 4)))
         return events
+
+
+    def _vote(self, cand: Candidate, seen: np.ndarray) -> tuple[float, float]:
+        """(start, end) of a final candidate: the score x IoU weighted mean of the seen candidates
+        (its class, ``seen`` (S, 3)) overlapping it by ``voting_thresh`` or more, itself included."""
+        if self.voting_thresh <= 0 or not len(seen):
+            return cand.start, cand.end
+        iou = _iou(cand.start, cand.end, seen[:, 0], seen[:, 1])
+        weights = np.where(iou >= self.voting_thresh, iou * seen[:, 2], 0.0)
+        total = float(weights.sum())
+        if total <= 0:
+            return cand.start, cand.end
+        return float(weights @ seen[:, 0]) / total, float(weights @ seen[:, 1]) / total
 
 
 def _iou(s: float, e: float, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

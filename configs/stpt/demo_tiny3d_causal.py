@@ -15,7 +15,7 @@ model = dict(
                  num_local_levels=3, coarse_window=32, stem_blocks=1, drop_path=0.1),
     cls_head=dict(type='CausalClassificationHead'),
     reg_head=dict(type='CausalRegressionHead', end_mode='signed'),
-    assigner=dict(anchor='end', end_before=3.0, end_after=2.0),
+    assigner=dict(anchor='end'),   # positives: from the end to 2 strides after it (PointAssigner defaults)
     activity_head=dict(type='CausalClassificationHead'),
     refine=False,
 )

@@ -165,7 +165,8 @@ def run_stream(source: str, config, checkpoint, backbone_checkpoint=None, random
     tracker = OnlineSegmentTracker(classes, threshold=threshold, max_latency=max_latency,
                                    pre_thresh=float(getattr(model.postprocessor, "pre_nms_thresh", 0.001)),
                                    nms_sigma=float(getattr(model.postprocessor, "nms_sigma", 0.5)),
-                                   min_score=float(getattr(model.postprocessor, "nms_min_score", 0.001)))
+                                   min_score=float(getattr(model.postprocessor, "nms_min_score", 0.001)),
+                                   voting_thresh=float(getattr(model.postprocessor, "voting_thresh", 0.0)))
     assembler = OnlineClipAssembler(options["clip_len"], options["frame_interval"], options["clip_stride"],
                                     options["fps"], keep_frames=continual is not None)
     result = StreamResult(video_id or _video_id(str(source)), continual=continual is not None)

@@ -1,4 +1,5 @@
 """OnlineSegmentTracker: start while running, segment by max_latency after the end, incremental Soft-NMS."""
+import math
 from dataclasses import dataclass
 
 import torch
@@ -52,6 +53,34 @@ def test_start_while_running_and_segment_after_end():
     assert sum(1 for _, ev in segments if ev["score"] >= 0.5) == 1
     finals = tracker.segments()
     assert finals[0].label == 1 and finals[0].score >= 0.9 - 1e-6
+
+
+def test_a_later_better_candidate_is_not_decayed_by_an_earlier_weaker_one():
+    """As the offline Soft-NMS: a candidate is decayed only by higher-scoring ones. A coarse or later
+    point often gives an action's best candidate after a weaker one: with the default hold
+    (max_latency) the weaker one is still open when the better one arrives, and is decayed by it."""
+    profile = [([0.0005], 1.0, 1.0)] * 30
+    profile[10] = ([0.5], 6.0, 0.0)  # steps 4..10 = 2.0 .. 5.0 s, weaker
+    profile[12] = ([0.9], 8.0, -1.5)  # steps 4..10.5 = 2.0 .. 5.25 s, better (IoU 0.92), 1 s later
+    tracker = OnlineSegmentTracker(["a"], threshold=0.3, max_latency=2.0, voting_thresh=0.0)
+    log = _run(tracker, profile)
+    finals = tracker.segments()
+    assert (finals[0].start, finals[0].end) == (2.0, 5.25) and abs(finals[0].score - 0.9) < 1e-9
+    assert abs(finals[1].score - 0.5 * math.exp(-(6 / 6.5) ** 2 / 0.5)) < 1e-9  # decayed by the better one
+    segments = [(now, ev) for now, ev in log if ev["event"] == "segment"]
+    assert [ev["segment"] for _, ev in segments] == [[2.0, 5.25]]
+    assert all(now <= 5.25 + 2.0 for now, _ in segments)
+
+
+def test_score_voting_averages_the_overlapping_candidates():
+    profile = [([0.0005], 1.0, 1.0)] * 30
+    profile[10] = ([0.6], 6.0, 0.0)  # 2.0 .. 5.0 s
+    profile[11] = ([0.6], 6.0, -0.6)  # 2.5 .. 5.2 s (IoU 2.5 / 3.2 with the first)
+    tracker = OnlineSegmentTracker(["a"], threshold=0.3, max_latency=2.0, voting_thresh=0.7)
+    _run(tracker, profile)
+    best = tracker.segments()[0]  # the first (ties: the first final wins), boundaries voted:
+    w = 2.5 / 3.2  # weights IoU x score: 1 x 0.6 for itself, w x 0.6 for the other
+    assert abs(best.start - (2.0 + w * 2.5) / (1 + w)) < 1e-9 and abs(best.end - (5.0 + w * 5.2) / (1 + w)) < 1e-9
 
 
 def test_segment_waits_at_most_max_latency_while_class_still_runs():

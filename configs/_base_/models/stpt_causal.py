@@ -29,9 +29,9 @@ model = dict(
     reg_head=dict(type='CausalRegressionHead',
                   end_mode='signed'),  # (start distance, length): points after the end regress a negative end
     # Online rule: a causal point at a segment's centre cannot see its end, so positives are the
-    # points near the END (after the start, from end_before strides before the end to end_after
-    # strides after it); offline STPT keeps centre sampling.
-    assigner=dict(anchor='end', end_before=3.0, end_after=2.0),
+    # points that have just seen the END (from the end to end_after=2 strides after it, on the
+    # level offline STPT would use: detectors/assigner.py); offline STPT keeps centre sampling.
+    assigner=dict(anchor='end'),
     # per-step "which classes are running" head (level 0): start events and per-frame scores
     activity_head=dict(type='CausalClassificationHead'),
     refine=False,              # no boundary refinement in the causal model
