@@ -21,9 +21,13 @@ test subset prints:
 (demo_stpt.py and demo_stpt_causal.py: same data, recipe and sizes) on the demo's Test videos.
 
 Scale: the CPU-sized run of bench/detector_ablation.py (128-d features, embed 64, 576-step crops,
-``--max-videos`` per subset, the configs' 35-epoch schedule unless ``--epochs``); the header says
-which. Examples:
-  python bench/stream_accuracy.py --epochs 24 --max-videos 50
+``--max-videos`` per subset, the shipped STPT schedule, 16 epochs at lr 2e-4, unless ``--epochs`` /
+``--lr``); the header says which. That schedule is sized for THUMOS14's ~200 training videos (~1,600
+iterations); its own scaling rule (configs/_base_/schedules/adamw_cosine_35e.py) gives ~60 epochs for 50
+videos (second line). Examples:
+  python bench/stream_accuracy.py --max-videos 50 --replay
+  python bench/stream_accuracy.py --epochs 60 --max-videos 50 --replay
+  python bench/stream_accuracy.py --epochs 60 --lr 8e-4 --max-videos 50 --replay
   python bench/stream_accuracy.py --epochs 24 --max-videos 30 --feature-dim 256 --replay --candidate-floor 0.05
   python bench/stream_accuracy.py --epochs 24 --max-videos 30 --feature-dim 256 --replay --segments-from runs
   python bench/stream_accuracy.py --from-demo tad_demo
@@ -211,7 +215,7 @@ def _pct(values, q):
 
 
 @click.command(help=__doc__)
-@click.option("--epochs", type=int, default=None, help="Training epochs of both models (default: the configs').")
+@click.option("--epochs", type=int, default=None, help="Training epochs of both models (default: the configs', 16).")
 @click.option("--lr", type=float, default=None, help="Learning rate of both models (default: the configs', 2e-4).")
 @click.option("--max-videos", type=int, default=50, show_default=True, help="Videos per subset.")
 @click.option("--feature-dim", type=int, default=128, show_default=True)
@@ -255,7 +259,7 @@ def main(epochs, lr, max_videos, feature_dim, embed_dim, max_seq_len, difficulty
     store, ann_file, num_classes = ab.ensure_heldout_set(data_dir, ab.DEFAULT_ANN, feature_dim, max_videos or None,
                                                          difficulty, seed)
     print(f"stream_accuracy: held-out THUMOS-shaped synthetic set ({difficulty}), {feature_dim}-d, {max_videos} "
-          f"videos per subset, embed {embed_dim}, crops {max_seq_len}, epochs {epochs or 'config (35)'}, lr {lr or 'config (2e-4)'}, seed {seed}; "
+          f"videos per subset, embed {embed_dim}, crops {max_seq_len}, epochs {epochs or 'config (16)'}, lr {lr or 'config (2e-4)'}, seed {seed}; "
           f"events at threshold {threshold}, max latency {max_latency} s; CPU {cpu_name()} ({os.cpu_count()} cores, "
           f"shared), {threads} threads")
     results = {}

@@ -44,6 +44,25 @@ def test_end_anchor_positives_near_the_end_with_signed_end():
     assert torch.nonzero(pos).squeeze(1).tolist() == [4, 5]
 
 
+def test_end_anchor_uses_the_offline_level():
+    """The level test of anchor='end' uses half the start distance: at the end it is the centre
+    point's reach (half the length), so the segment lands on the level the offline rule picks."""
+    ranges = [(0, 4), (4, 16), (16, 100)]
+    end = PointAssigner(ranges, anchor="end")  # defaults: from the end to 2 strides after it
+    centre = PointAssigner(ranges)
+    pts = end.points([32, 16, 8], [1, 2, 4])
+    gt, label = torch.tensor([[0.0, 20.0]]), torch.tensor([0])
+    _, reg_t, pos = end.assign(pts, gt, label, num_classes=1)
+    level_of = torch.cat([torch.full((n,), i) for i, n in enumerate([32, 16, 8])])
+    hits = torch.nonzero(pos).squeeze(1)
+    # level 1 (stride 2): positions 20, 22, 24 (reach 10, 11, 12); with the start distance itself
+    # (20 .. 24) the segment would sit on level 2
+    assert [(int(level_of[i]), float(pts[i, 0])) for i in hits] == [(1, 20.0), (1, 22.0), (1, 24.0)]
+    assert reg_t[hits[0]].tolist() == [10.0, 0.0] and reg_t[hits[2]].tolist() == [12.0, -2.0]
+    _, _, offline = centre.assign(pts, gt, label, num_classes=1)
+    assert {int(level_of[i]) for i in torch.nonzero(offline).squeeze(1)} == {1}  # the offline level
+
+
 def test_end_anchor_rejects_bad_options():
     with pytest.raises(ValueError, match="anchor"):
         PointAssigner([(0, 100)], anchor="middle")
