@@ -2,7 +2,7 @@
 
 For two shipped sizes of the causal detector (random weights: cost does not depend on them):
 
-* ``demo``: configs/demo_stpt_causal.py (64-d in, embed 128, 6 levels) at the demo's feature rate
+* ``demo``: configs/stpt/demo_tiny3d_causal.py (64-d in, embed 128, 6 levels) at the demo's feature rate
   (15 fps, clip stride 6: 2.5 steps/s): wall time and FLOPs per step measured at 1, 10 and 60
   minutes into one stream (every step in between is run: the state is the real one);
 * ``thumos``: bench/configs/bench_synth_stpt_causal.py (2048-d in, embed 512, 6 levels; THUMOS I3D rate
@@ -37,7 +37,7 @@ def build(config: str):
     from tad.detectors.registry import MODELS
     from tad.engine.runner import load_config
 
-    cfg = load_config(str(REPO / "configs" / config))
+    cfg = load_config(config)  # a shipped config, or a bench/configs one, by name
     torch.manual_seed(0)
     return MODELS.build(cfg.model).eval()
 
@@ -102,7 +102,7 @@ def main(threads, probe, thumos_minutes, skip_thumos):
     torch.set_num_threads(threads)
     print(f"stream_cost: CPU {cpu_name()} ({os.cpu_count()} cores, shared with other jobs; load average {os.getloadavg()[0]:.1f}), torch {torch.__version__}, "
           f"{threads} thread(s), float32, batch 1")
-    sizes = [("demo", "demo_stpt_causal.py", 2.5, [1, 10, 60])]
+    sizes = [("demo", "demo_tiny3d_causal.py", 2.5, [1, 10, 60])]
     if not skip_thumos:
         sizes.append(("thumos", "bench_synth_stpt_causal.py", 7.5, [float(m) for m in thumos_minutes.split(",")]))
     for name, config, rate, minutes in sizes:

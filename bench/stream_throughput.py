@@ -3,7 +3,7 @@ events) on a CPU, with the cheapest registered backbone, against real time.
 
 The backbone is ``tiny3d`` at its native input (short side 128, 112 x 112 centre crop, 8-frame clips
 every 4 frames at 30 fps; random seeded weights: cost does not depend on them); the detector is the
-demo's causal STPT (configs/demo_stpt_causal.py, random weights, 64-d input). The video is read as
+demo's causal STPT (configs/stpt/demo_tiny3d_causal.py, random weights, 64-d input). The video is read as
 fast as possible (no --realtime). Printed: frames/s of the whole pipeline, of decoding alone (the
 baseline measured in the same run: PyAV decode + resize + crop, what any pipeline pays), their ratio,
 and the real-time factor for a 30 fps input (>= 1: keeps up with a 30 fps camera), in wall time and
@@ -36,10 +36,10 @@ def make_detector(folder: Path) -> tuple[Path, Path]:
 
     import tad.detectors  # noqa: F401
     from tad.detectors.registry import MODELS
-    from tad.engine.runner import load_config
+    from tad.engine.runner import load_config, resolve_config_path
 
     config = folder / "stream_bench_causal.py"
-    base = REPO / "configs" / "demo_stpt_causal.py"
+    base = resolve_config_path("demo_tiny3d_causal.py")
     config.write_text(f"_base_ = ['{base}']\nclasses = ['a', 'b', 'c', 'd']\n"
                       "extract = dict(backbone='tiny3d', random_init=True)\n")
     cfg = load_config(str(config))
@@ -100,8 +100,8 @@ def main(video, threads, repeats):
     print(f"ratio stream / decode-only: {best_stream / best_decode:.2f}; real-time factor for 30 fps input: "
           f"{best_stream / 30:.2f}x wall ({'keeps up' if best_stream >= 30 else 'does NOT keep up'} here), "
           f"{cpu_stream / 30:.2f}x per CPU core (>= 1: one idle core keeps up with 30 fps)")
-    print("continual backbone (CoX3D) vs clip mode: not measured -- no backbone with exposed per-layer temporal "
-          "kernels (X3D/TSM, branch bb1b) is merged yet")
+    print("continual backbones (cox3d_*, tsm_*_continual) vs clip mode, per feature step: "
+          "bench/continual_backbone_cost.py")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from tad.errors import TadInputError
     *_causal.py; `tad train` trains it on the same stores) updates its state with each new
     feature step. Events are JSON lines, flushed as they happen, each with its video time
     and wall time: "start" (a class started, while it runs) and "segment" (start, end,
-    score; emitted once the action ended, at the latest --max-latency s after its end).
+    score; emitted --max-latency s after the action's end, so that the best candidate of
+    each action, which may come from a coarse level a few steps after the end, is seen first).
     Without -o they go to stdout. At the end, --preds-out gets every segment as
     ActivityNet JSON (`tad score` reads it). A status line (time processed, frames/s,
     top classes, lag behind real time) goes to stderr.
@@ -54,7 +55,8 @@ from tad.errors import TadInputError
 @click.option("--follow", is_flag=True, help="SOURCE is a file still being written (.ts/.mkv): wait at its end; it is finished once it "
                    "has not grown for --stall-timeout s.")
 @click.option("--max-latency", type=float, default=2.0, show_default=True,
-              help="Seconds after an action's end by which its segment is emitted at the latest.")
+              help="Seconds after an action's end at which its segment is emitted (never later; "
+                   "a longer wait lets more of the action's candidates compete).")
 @click.option("--threshold", type=float, default=0.3, show_default=True,
               help="Class probability that emits a start event; minimum score of a segment event.")
 @click.option("-o", "--out", "events_out", type=click.Path(dir_okay=False), default=None,
