@@ -37,16 +37,23 @@ def loaded(tmp_path_factory, c3d_entry):
 
 
 def test_parity_fc6_and_fc7_with_c3d_pytorch(loaded, c3d_entry):
+    """In float64, as the official outputs were computed: C3D's fc6/fc7 reach ~50, where float32
+    rounding alone differs by up to 1.1e-4 between CPUs (AVX2 vs AVX-512 kernels), for the official
+    code as for ours; in float64 the two agree to the fixture's 8 significant digits."""
     case = c3d_entry["seed0"]
     rgb = np.random.default_rng(case["seed"] + 1).uniform(0, 255, (1, 3, 16, 112, 112)).astype(np.float32)
-    for feature in ("fc6", "fc7"):
-        loaded.feature = feature
-        with torch.no_grad():
-            out = loaded(torch.from_numpy(rgb))
-        assert out.shape == (1, 4096)
-        err = np.abs(out[0].double().numpy() - np.asarray(case[feature])).max()
-        assert err <= 1e-4, f"{feature}: max abs error {err:.2e}"
-    loaded.feature = "fc6"
+    loaded.double()
+    try:
+        for feature in ("fc6", "fc7"):
+            loaded.feature = feature
+            with torch.no_grad():
+                out = loaded(torch.from_numpy(rgb).double())
+            assert out.shape == (1, 4096)
+            err = np.abs(out[0].numpy() - np.asarray(case[feature])).max()
+            assert err <= 1e-5, f"{feature}: max abs error {err:.2e}"
+    finally:
+        loaded.float()
+        loaded.feature = "fc6"
 
 
 def test_keys_spec_and_rgb_pipeline(loaded, c3d_entry):
