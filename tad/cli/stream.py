@@ -37,7 +37,7 @@ from tad.errors import TadInputError
     \b
     Examples:
       tad stream tad_demo/videos/video_test_0014.mp4 --config demo_tiny3d_causal.py \\
-          --checkpoint tad_demo/train_causal/best_average_mAP_epoch_40.pth --random-init --realtime \\
+          --checkpoint tad_demo/train_causal/best_average_mAP_epoch_80.pth --random-init --realtime \\
           -o events.jsonl --preds-out stream_preds.json
       tad stream rtsp://camera/live --config my_causal.py --checkpoint best.pth \\
           --backbone-checkpoint backbone.pth --max-latency 1.5
