@@ -18,7 +18,8 @@ test subset prints:
   actions got one), at ``--threshold`` and ``--max-latency``.
 
 ``--from-demo WORKDIR`` skips training and evaluates the two detectors ``tad demo --stream`` trained
-(demo_tiny3d.py and demo_tiny3d_causal.py: same data, recipe and sizes) on the demo's Test videos.
+(demo_tiny3d.py and demo_tiny3d_causal.py: same data and sizes; the causal one trains 80 epochs, the
+offline one 40) on the demo's Test videos.
 
 Scale: the CPU-sized run of bench/detector_ablation.py (128-d features, embed 64, 576-step crops,
 ``--max-videos`` per subset, the shipped STPT schedule, 16 epochs at lr 2e-4, unless ``--epochs`` /
@@ -240,7 +241,7 @@ def _pct(values, q):
                    "stepping the continual runner (the same numbers to <= 1e-5, tested; much faster on long sets).")
 @click.option("--from-demo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Skip training: evaluate the two detectors `tad demo --stream` trained in this folder "
-                   "(demo_tiny3d.py vs demo_tiny3d_causal.py, same recipe, on the demo's synthetic videos).")
+                   "(demo_tiny3d.py vs demo_tiny3d_causal.py, on the demo's synthetic videos).")
 def main(epochs, lr, max_videos, feature_dim, embed_dim, max_seq_len, difficulty, seed, threshold, max_latency, threads,
          data_dir, work_dir, json_out, from_demo, replay, candidate_floor, segments_from):
     import torch
@@ -250,7 +251,7 @@ def main(epochs, lr, max_videos, feature_dim, embed_dim, max_seq_len, difficulty
     torch.set_num_threads(threads)
     if from_demo is not None:
         print(f"stream_accuracy: the detectors of `tad demo --stream` in {from_demo} (demo_tiny3d.py and "
-              f"demo_tiny3d_causal.py, same data and recipe; Test subset); events at threshold {threshold}, max "
+              f"demo_tiny3d_causal.py: same data, 40 and 80 epochs; Test subset); events at threshold {threshold}, max "
               f"latency {max_latency} s; CPU {cpu_name()} ({os.cpu_count()} cores, shared; load average {os.getloadavg()[0]:.1f}), {threads} threads")
         return evaluate_demo(from_demo, threshold, max_latency, json_out, replay, candidate_floor, segments_from)
     data_dir.mkdir(parents=True, exist_ok=True)

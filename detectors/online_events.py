@@ -21,9 +21,10 @@ and returns the events it triggers:
   Due candidates go through the offline post-processing made incremental, per class: a
   Gaussian Soft-NMS in which each is decayed by the final segments and the still open
   candidates that scored higher than it and overlap it, and by the due ones ranked above
-  it (as offline, never by a lower-scoring one; of equal ones, the first final wins); survivors above ``min_score`` are final,
-  their boundaries replaced by the score x IoU weighted mean of the candidates of their
-  class overlapping them by ``voting_thresh`` or more (score voting; 0 turns it off).
+  it (as offline, never by a lower-scoring one; of equal ones, the first final wins);
+  survivors above ``min_score`` are final, their boundaries replaced by the score x IoU
+  weighted mean of the candidates of their class overlapping them by ``voting_thresh`` or
+  more (score voting; 0 turns it off).
   ``segment`` events are returned for final segments scoring ``>= threshold``; every
   final segment goes to ``segments()`` (the ActivityNet result of the stream).
 * activity runs -- with an activity head, every maximal run of steps where class c's
@@ -280,7 +281,6 @@ class OnlineSegmentTracker:
                 events.append(dict(event="segment", label=self.classes[c],
                                    segment=[round(start, 3), round(end, 3)], score=round(score, 4)))
         return events
-
 
     def _vote(self, cand: Candidate, seen: np.ndarray) -> tuple[float, float]:
         """(start, end) of a final candidate: the score x IoU weighted mean of the seen candidates
