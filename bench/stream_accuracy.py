@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import sys
 import time
@@ -211,13 +212,20 @@ def latencies(events: list[dict], video, classes) -> tuple[list[float], list[flo
     return starts, ends, len(video.labels)
 
 
+def _positive(value, flag: str):
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a finite number > 0, got {value}", param_hint=flag)
+    return value
+
+
 def _pct(values, q):
     return float(np.percentile(values, q)) if values else float("nan")
 
 
 @click.command(help=__doc__)
 @click.option("--epochs", type=int, default=None, help="Training epochs of both models (default: the configs', 16).")
-@click.option("--lr", type=float, default=None, help="Learning rate of both models (default: the configs', 2e-4).")
+@click.option("--lr", type=float, default=None, callback=lambda ctx, param, v: _positive(v, "--lr"),
+              help="Learning rate of both models (default: the configs', 2e-4).")
 @click.option("--max-videos", type=int, default=50, show_default=True, help="Videos per subset.")
 @click.option("--feature-dim", type=int, default=128, show_default=True)
 @click.option("--embed-dim", type=int, default=64, show_default=True)
